@@ -1,0 +1,206 @@
+"""Embedding caches, keyed by sha256(model id + text).
+
+:class:`SQLiteCache` is the persistent store. SQLite in WAL mode was chosen over LMDB or
+Parquet shards because it is in the standard library, survives ``kill -9`` (every batch
+commits atomically), lets many readers and one writer share a file across processes
+(two nightly runs on one cache are safe), and supports pruning in place. Vectors are
+stored as raw float32 bytes, never pickled.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+__all__ = ["CacheStats", "EmbeddingCache", "MemoryCache", "SQLiteCache"]
+
+
+class EmbeddingCache(Protocol):
+    def get_many(self, keys: Iterable[bytes], dimensions: int) -> dict[bytes, np.ndarray]: ...
+
+    def put_many(self, vectors: Mapping[bytes, np.ndarray], model_id: str) -> None: ...
+
+
+class MemoryCache:
+    """An in-process LRU cache (the default when no cache path is given)."""
+
+    def __init__(self, max_items: int = 200_000) -> None:
+        self.max_items = max_items
+        self._data: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: Iterable[bytes], dimensions: int) -> dict[bytes, np.ndarray]:
+        out = {}
+        with self._lock:
+            for k in keys:
+                v = self._data.get(k)
+                if v is not None and v.shape == (dimensions,):
+                    self._data.move_to_end(k)
+                    out[k] = v
+        return out
+
+    def put_many(self, vectors: Mapping[bytes, np.ndarray], model_id: str) -> None:
+        with self._lock:
+            for k, v in vectors.items():
+                self._data[k] = v
+                self._data.move_to_end(k)
+            while len(self._data) > self.max_items:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    path: str
+    file_bytes: int
+    vectors: int
+    by_model: dict[str, int]
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS vectors (
+    key BLOB PRIMARY KEY,
+    model_id TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    vec BLOB NOT NULL,
+    created REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS vectors_model ON vectors(model_id);
+"""
+
+
+class SQLiteCache:
+    """Persistent cache in one SQLite file; a small in-memory LRU sits in front of it.
+
+    A file that is not a readable SQLite database is moved aside (``*.corrupt-<time>``)
+    and a new one is started: a cache is never worth a crash. Rows whose vector has the
+    wrong length or non-finite values are ignored and overwritten on the next put.
+    """
+
+    def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._timeout = timeout
+        self._local = threading.local()
+        self._front = MemoryCache(max_items=50_000)
+        self.recovered_from: Path | None = None
+        try:
+            self._init_db()
+        except sqlite3.DatabaseError:
+            self.recovered_from = self._move_aside()
+            self._init_db()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def _init_db(self) -> None:
+        conn = self._connect()
+        conn.executescript(_SCHEMA)
+        conn.execute("SELECT count(*) FROM vectors LIMIT 1").fetchone()
+
+    def _move_aside(self) -> Path:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+        target = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+        self.path.replace(target)
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            if side.exists():
+                side.unlink()
+        return target
+
+    def get_many(self, keys: Iterable[bytes], dimensions: int) -> dict[bytes, np.ndarray]:
+        keys = list(keys)
+        out = self._front.get_many(keys, dimensions)
+        todo = [k for k in keys if k not in out]
+        conn = self._connect()
+        # SQLite limits host parameters per statement; 500 stays far below every build's cap.
+        for start in range(0, len(todo), 500):
+            chunk = todo[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(f"SELECT key, dim, vec FROM vectors WHERE key IN ({marks})", chunk)
+            fetched = {}
+            for key, dim, blob in rows:
+                if dim != dimensions or len(blob) != 4 * dimensions:
+                    continue
+                vec = np.frombuffer(blob, dtype=np.float32)
+                if not np.isfinite(vec).all():
+                    continue
+                fetched[bytes(key)] = vec
+            out.update(fetched)
+            self._front.put_many(fetched, "")
+        return out
+
+    def put_many(self, vectors: Mapping[bytes, np.ndarray], model_id: str) -> None:
+        if not vectors:
+            return
+        now = time.time()
+        rows = [
+            (k, model_id, int(v.shape[0]), np.ascontiguousarray(v, dtype=np.float32).tobytes(), now)
+            for k, v in vectors.items()
+        ]
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?,?,?,?,?)", rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._front.put_many(vectors, model_id)
+
+    def stats(self) -> CacheStats:
+        conn = self._connect()
+        by_model = dict(conn.execute("SELECT model_id, count(*) FROM vectors GROUP BY model_id").fetchall())
+        size = sum(
+            p.stat().st_size
+            for p in (self.path, self.path.with_name(self.path.name + "-wal"))
+            if p.exists()
+        )
+        return CacheStats(str(self.path), size, sum(by_model.values()), by_model)
+
+    def prune(self, *, model_id: str | None = None, older_than_days: float | None = None,
+              keep_model: str | None = None) -> int:
+        """Delete vectors by model, by age, or of every model but ``keep_model``.
+        Returns the number deleted; the file is compacted afterwards."""
+        clauses, params = [], []
+        if model_id is not None:
+            clauses.append("model_id = ?")
+            params.append(model_id)
+        if keep_model is not None:
+            clauses.append("model_id != ?")
+            params.append(keep_model)
+        if older_than_days is not None:
+            clauses.append("created < ?")
+            params.append(time.time() - older_than_days * 86400)
+        if not clauses:
+            raise ValueError("prune needs a model id, keep_model or an age")
+        conn = self._connect()
+        deleted = conn.execute(f"DELETE FROM vectors WHERE {' AND '.join(clauses)}", params).rowcount
+        conn.execute("VACUUM")
+        self._front = MemoryCache(max_items=self._front.max_items)
+        return deleted
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
