@@ -14,7 +14,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
 import numpy as np
-
 from customs_check.embeddings.cache import EmbeddingCache, MemoryCache
 
 __all__ = ["EmbeddingModel", "ProgressCallback", "text_key"]

@@ -11,7 +11,6 @@ import hashlib
 import re
 
 import numpy as np
-
 from customs_check.embeddings.base import EmbeddingModel
 from customs_check.embeddings.cache import EmbeddingCache
 

@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 
 import numpy as np
-
 from customs_check.embeddings.base import EmbeddingModel
 from customs_check.embeddings.cache import EmbeddingCache
+
 from customs_check.errors import ModelLoadError
 
 __all__ = ["DEFAULT_MODEL_ID", "SentenceTransformerEmbedder", "default_model_path"]

@@ -1,0 +1,369 @@
+"""The nightly batch: stream shipments from a file, check them chunk by chunk, write the
+results with a manifest and an HTML report.
+
+Guarantees:
+
+* every input row appears exactly once in the output, invalid rows with ``error`` set;
+* each chunk is written atomically to ``OUTPUT.parts/`` before the next starts, so a run
+  killed at any point (even ``kill -9``) resumes with the same command and produces the
+  same output as an uninterrupted run;
+* within a chunk each distinct (listing, declaration) is checked once, and across chunks
+  and runs embeddings come from the persistent cache;
+* an existing output is never overwritten unless asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from customs_check.errors import ErrorRateExceededError, InputFileError, InvalidInputError, OutputError
+from customs_check.io import BAD_LINE_COLUMN, file_format, file_sha256, open_input, write_frame_atomic
+from customs_check.models import CheckResult, Shipment
+
+if TYPE_CHECKING:
+    from customs_check.checker import Checker
+
+__all__ = [
+    "CHECK_COLUMNS",
+    "INPUT_COLUMNS",
+    "RESULT_SCHEMA",
+    "BatchOptions",
+    "BatchSummary",
+    "check_frame",
+    "check_shipments",
+    "results_frame",
+    "run_batch",
+]
+
+INPUT_COLUMNS = (
+    "shipment_id",
+    "listing_title",
+    "listing_category",
+    "listing_attributes",
+    "declared_description",
+    "declared_hs_code",
+)
+REQUIRED_COLUMNS = ("listing_title",)
+# The columns a verdict depends on: rows equal on these share one check.
+CHECK_COLUMNS = INPUT_COLUMNS[1:]
+
+RESULT_SCHEMA: dict[str, Any] = {
+    "mismatch": pl.Boolean,
+    "mismatch_score": pl.Float64,
+    "severity": pl.String,
+    "reasons": pl.List(pl.String),
+    "listing_hs6_top": pl.List(pl.String),
+    "listing_hs6_scores": pl.List(pl.Float64),
+    "declared_hs6": pl.String,
+    "watchlist": pl.String,
+    "watchlist_evidence": pl.List(pl.String),
+    "error": pl.String,
+}
+_ROW_ID = "__row"
+_STATE_VERSION = 1
+
+
+def _result_row(r: CheckResult) -> dict[str, Any]:
+    return {
+        "mismatch": r.mismatch,
+        "mismatch_score": r.mismatch_score,
+        "severity": r.severity.value if r.severity is not None else None,
+        "reasons": r.reasons if r.error is None else None,
+        "listing_hs6_top": [c.code for c in r.listing_hs6_top] if r.error is None else None,
+        "listing_hs6_scores": [c.score for c in r.listing_hs6_top] if r.error is None else None,
+        "declared_hs6": r.declared_hs6,
+        "watchlist": r.watchlist,
+        "watchlist_evidence": [e for h in r.watchlist_hits for e in h.evidence] if r.error is None else None,
+        "error": r.error,
+    }
+
+
+def results_frame(results: Iterable[CheckResult]) -> pl.DataFrame:
+    rows = [_result_row(r) for r in results]
+    return pl.DataFrame(rows, schema=RESULT_SCHEMA)
+
+
+def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | None = None) -> pl.DataFrame:
+    """Check every row of ``frame``: its columns plus the result columns, in input order.
+
+    Rows that agree on every column a verdict depends on are checked once. ``seen_ids``
+    (shared across the chunks of one run) turns a repeated shipment id into a row error.
+    """
+    for name in INPUT_COLUMNS:
+        if name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name))
+    work = frame.with_row_index(_ROW_ID)
+    errors: dict[int, str] = {}
+    if BAD_LINE_COLUMN in work.columns:
+        for idx, msg in work.filter(pl.col(BAD_LINE_COLUMN).is_not_null()).select(_ROW_ID, BAD_LINE_COLUMN).rows():
+            errors[idx] = msg
+    if seen_ids is not None:
+        for idx, sid in work.select(_ROW_ID, "shipment_id").rows():
+            if sid is None or idx in errors:
+                continue
+            if sid in seen_ids:
+                errors[idx] = f"shipment_id {sid!r} appears more than once in the input; only the first is checked"
+            else:
+                seen_ids.add(sid)
+    valid = work.filter(~pl.col(_ROW_ID).is_in(list(errors))) if errors else work
+    distinct = valid.select(CHECK_COLUMNS).unique(maintain_order=True)
+    results = checker.check_many(distinct.iter_rows(named=True))
+    verdicts = pl.concat([distinct, results_frame(results)], how="horizontal")
+    checked = valid.select(_ROW_ID, *CHECK_COLUMNS).join(verdicts, on=list(CHECK_COLUMNS), how="left",
+                                                        nulls_equal=True)
+    failed = results_frame(CheckResult(error=msg) for msg in errors.values()).with_columns(
+        pl.Series(_ROW_ID, list(errors), dtype=checked.schema[_ROW_ID])
+    )
+    merged = pl.concat([checked.select(_ROW_ID, *RESULT_SCHEMA), failed.select(_ROW_ID, *RESULT_SCHEMA)])
+    out = work.drop([c for c in RESULT_SCHEMA if c in work.columns]).join(merged, on=_ROW_ID, how="left")
+    out = out.sort(_ROW_ID).drop(_ROW_ID)
+    if BAD_LINE_COLUMN in out.columns:
+        out = out.drop(BAD_LINE_COLUMN)
+    return out
+
+
+def check_shipments(checker: Checker, shipments: Iterable[Shipment | dict[str, Any]]) -> list[CheckResult]:
+    """Library entry point for a list of shipments (models or flat row dicts)."""
+    return checker.check_many(shipments)
+
+
+# -- the file-to-file batch -----------------------------------------------------------------
+@dataclass
+class BatchOptions:
+    chunk_rows: int = 20_000
+    overwrite: bool = False
+    encoding: str = "utf-8"
+    max_error_rate: float = 1.0
+    # Don't judge the error rate on a handful of rows.
+    min_rows_for_error_rate: int = 1000
+    report: bool = True
+
+
+@dataclass
+class BatchSummary:
+    output: Path
+    manifest_path: Path
+    report_path: Path | None
+    rows: int
+    errors: int
+    flagged: int
+    by_severity: dict[str, int]
+    resumed_chunks: int
+    seconds: float
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+ProgressFn = Callable[[int, int | None, float], None]
+
+
+def _parts_dir(output: Path) -> Path:
+    return output.with_name(output.name + ".parts")
+
+
+def _count_rows(source: Any) -> int | None:
+    """Row count for progress/ETA where it is cheap (Parquet metadata)."""
+    if source.format == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(source.path).metadata.num_rows)
+    return None
+
+
+def run_batch(checker: Checker, input_path: str | Path, output_path: str | Path,
+              options: BatchOptions | None = None, progress: ProgressFn | None = None,
+              notify: Callable[[str], None] | None = None) -> BatchSummary:
+    """Check every row of ``input_path`` into ``output_path`` (format by extension),
+    resumable; writes ``OUTPUT.manifest.json`` and ``OUTPUT.report.html`` beside it."""
+    opts = options or BatchOptions()
+    notify = notify or (lambda msg: print(msg, file=sys.stderr))
+    input_path, output = Path(input_path), Path(output_path)
+    if opts.chunk_rows < 1:
+        raise InvalidInputError("chunk_rows must be at least 1")
+    if not 0.0 <= opts.max_error_rate <= 1.0:
+        raise InvalidInputError("max_error_rate must be between 0 and 1")
+    file_format(output)  # fail on a bad output extension before any work
+    if output.resolve() == input_path.resolve():
+        raise OutputError(f"{output}: output would overwrite the input", hint="choose another output path")
+    source = open_input(input_path, encoding=opts.encoding)
+    missing = [c for c in REQUIRED_COLUMNS if c not in source.columns]
+    if missing:
+        raise InputFileError(
+            f"{input_path}: missing required column(s) {', '.join(missing)}; found: {', '.join(source.columns)}",
+            hint="rename the columns or see `customs-check batch --help`",
+        )
+    if output.exists() and not opts.overwrite:
+        raise OutputError(f"{output} already exists", hint="pass --overwrite to replace it")
+
+    started = time.time()
+    parts = _parts_dir(output)
+    state = {
+        "version": _STATE_VERSION,
+        "input": str(input_path.resolve()),
+        "input_sha256": file_sha256(input_path),
+        "input_bytes": input_path.stat().st_size,
+        "chunk_rows": opts.chunk_rows,
+        "encoding": opts.encoding,
+        "model_id": checker.embedder.model_id,
+        "index_recipe": checker.index.manifest.get("recipe_sha256"),
+        "watchlist": checker.watchlist.source,
+    }
+    done_chunks = _prepare_parts(parts, state, overwrite=opts.overwrite, notify=notify)
+    total_rows = _count_rows(source)
+
+    seen_ids: set[str] = set()
+    rows = errors = 0
+    resumed = 0
+    cache_hits_before = checker.embedder.cache_hits
+    embedded_before = checker.embedder.texts_embedded
+    chunk_times: list[float] = []
+    for n, chunk in enumerate(source.iter_chunks(opts.chunk_rows)):
+        part = parts / f"part-{n:06d}.parquet"
+        if n in done_chunks:
+            # Already written by an earlier, interrupted run: re-read only the ids so that
+            # duplicate detection sees the same history.
+            if "shipment_id" in chunk.columns:
+                seen_ids.update(s for s in chunk["shipment_id"].to_list() if s is not None)
+            meta = done_chunks[n]
+            rows += meta["rows"]
+            errors += meta["errors"]
+            resumed += 1
+            continue
+        t = time.perf_counter()
+        checked = check_frame(checker, chunk, seen_ids=seen_ids)
+        n_err = int(checked["error"].is_not_null().sum())
+        write_frame_atomic(checked, part)
+        _write_json_atomic(parts / f"part-{n:06d}.json", {"rows": checked.height, "errors": n_err})
+        chunk_times.append(time.perf_counter() - t)
+        rows += checked.height
+        errors += n_err
+        if progress is not None:
+            progress(rows, total_rows, time.time() - started)
+        if rows >= opts.min_rows_for_error_rate and errors / rows > opts.max_error_rate:
+            raise ErrorRateExceededError(
+                f"{errors} of {rows} rows ({errors / rows:.1%}) are invalid, more than --max-error-rate "
+                f"{opts.max_error_rate:.1%}; stopped",
+                hint=f"the rows checked so far are kept in {parts}; see their 'error' column",
+            )
+
+    if rows == 0:
+        raise InputFileError(f"{input_path}: has a header but no rows")
+    part_files = sorted(parts.glob("part-*.parquet"))
+    final = pl.scan_parquet(part_files)
+    write_frame_atomic(final, output)
+
+    manifest_path = output.with_name(output.name + ".manifest.json")
+    report_path = output.with_name(output.name + ".report.html") if opts.report else None
+    stats = _output_stats(part_files)
+    manifest = {
+        "tool": "customs-check",
+        "version": _version(),
+        "input": {"path": str(input_path), "sha256": state["input_sha256"], "bytes": state["input_bytes"],
+                  "format": source.format},
+        "output": {"path": str(output), "format": file_format(output)},
+        "rows": rows,
+        "errors": errors,
+        "errors_by_kind": stats["errors_by_kind"],
+        "flagged": stats["flagged"],
+        "by_severity": stats["by_severity"],
+        "by_watchlist": stats["by_watchlist"],
+        "model": checker.embedder.model_id,
+        "catalogue_version": checker.catalogue.version,
+        "index": {k: checker.index.manifest.get(k) for k in ("recipe_version", "recipe_sha256", "rows")},
+        "chunks": {"rows_per_chunk": opts.chunk_rows, "written_now": len(chunk_times), "resumed": resumed},
+        "timings": {
+            "seconds": round(time.time() - started, 3),
+            "rows_per_second_this_session": round(
+                (rows - sum(m["rows"] for m in done_chunks.values())) / max(sum(chunk_times), 1e-9), 1
+            ) if chunk_times else None,
+        },
+        "cache": {
+            "texts_embedded": checker.embedder.texts_embedded - embedded_before,
+            "cache_hits": checker.embedder.cache_hits - cache_hits_before,
+        },
+    }
+    _write_json_atomic(manifest_path, manifest)
+    if report_path is not None:
+        from customs_check.report import write_report
+
+        write_report(report_path, manifest, part_files)
+    shutil.rmtree(parts, ignore_errors=True)
+    return BatchSummary(
+        output=output, manifest_path=manifest_path, report_path=report_path, rows=rows, errors=errors,
+        flagged=stats["flagged"], by_severity=stats["by_severity"], resumed_chunks=resumed,
+        seconds=time.time() - started, manifest=manifest,
+    )
+
+
+def _prepare_parts(parts: Path, state: dict[str, Any], *, overwrite: bool,
+                   notify: Callable[[str], None]) -> dict[int, dict[str, int]]:
+    """Create or reuse the checkpoint folder; returns the chunks already complete."""
+    state_file = parts / "state.json"
+    if parts.exists():
+        try:
+            old = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            old = None
+        if old != state:
+            if not overwrite:
+                raise OutputError(
+                    f"{parts} holds an unfinished run with other input or settings",
+                    hint="rerun that exact command to finish it, or pass --overwrite to discard it",
+                )
+            shutil.rmtree(parts)
+    if not parts.exists():
+        parts.mkdir(parents=True)
+        _write_json_atomic(state_file, state)
+        return {}
+    done: dict[int, dict[str, int]] = {}
+    for meta_file in sorted(parts.glob("part-*.json")):
+        n = int(meta_file.stem.split("-")[1])
+        part = parts / f"part-{n:06d}.parquet"
+        try:
+            meta = json.loads(meta_file.read_text())
+            if part.exists() and pl.scan_parquet(part).select(pl.len()).collect().item() == meta["rows"]:
+                done[n] = meta
+        except Exception:  # an unreadable leftover is redone, not trusted
+            continue
+    if done:
+        notify(f"customs-check: resuming: {len(done)} chunk(s) already done in {parts}")
+    return done
+
+
+def _output_stats(part_files: list[Path]) -> dict[str, Any]:
+    lazy = pl.scan_parquet(part_files)
+    sev = lazy.group_by("severity").agg(pl.len()).collect().rows()
+    wl = lazy.filter(pl.col("watchlist").is_not_null()).group_by("watchlist").agg(pl.len()).collect().rows()
+    kinds = (
+        lazy.filter(pl.col("error").is_not_null())
+        .select(pl.col("error").str.extract(r"^([a-z_]+)", 1).fill_null("other").alias("kind"))
+        .group_by("kind").agg(pl.len()).collect().rows()
+    )
+    flagged = lazy.select(pl.col("mismatch").fill_null(False).sum()).collect().item()
+    return {
+        "by_severity": {str(k if k is not None else "error"): int(v) for k, v in sorted(sev, key=lambda r: str(r[0]))},
+        "by_watchlist": {str(k): int(v) for k, v in sorted(wl)},
+        "errors_by_kind": {str(k): int(v) for k, v in sorted(kinds)},
+        "flagged": int(flagged or 0),
+    }
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def _version() -> str:
+    from customs_check import __version__
+
+    return __version__

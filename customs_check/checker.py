@@ -1,0 +1,346 @@
+"""The :class:`Checker`: loads the model, HS index and watchlist once, then serves many
+checks (one shipment, a list, a polars DataFrame). Every entry point funnels into
+:meth:`Checker.check_many`, which embeds each distinct text once per call."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from customs_check.embeddings import EmbeddingModel, SQLiteCache, load_embedder
+from customs_check.embeddings.base import ProgressCallback
+from customs_check.errors import CustomsCheckError, InvalidInputError
+from customs_check.hs_codes.catalogue import HSCatalogue, HSCode, format_hs_code, load_catalogue
+from customs_check.index import HSIndex, SearchHit
+from customs_check.models import CheckResult, HSCandidate, Listing, Severity, Shipment, WatchlistHit
+from customs_check.paths import home_dir
+from customs_check.scoring import ScoringConfig, is_vague, mismatch_score, severity_for
+from customs_check.text import clean_text
+from customs_check.watchlist import Watchlist
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["Checker", "format_validation_error", "listing_texts"]
+
+# The listing is embedded as its title and, separately, its category path; the two
+# vectors are mixed. Categories repeat across millions of listings, so a separate
+# category text is embedded once and then always comes from the cache.
+_TITLE_WEIGHT = 0.75
+_CATEGORY_WEIGHT = 0.25
+_TOP_K = 5
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per field, the way a user wants to read it."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "value"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def listing_texts(listing: Listing) -> tuple[str, str | None, bool]:
+    """(title text, category text or None, truncated?) after text hygiene."""
+    title = clean_text(listing.title)
+    text = title.text
+    if listing.attributes:
+        # Material and item type change the code (zinc alloy ring vs gold ring); the
+        # rest of the attributes is noise to a sentence model.
+        wanted = [
+            kv.split(":", 1)[1].strip()
+            for kv in listing.attributes.split(";")
+            if ":" in kv and kv.split(":", 1)[0].strip().lower() in {"material", "item type", "metals type"}
+        ]
+        wanted = [w for w in wanted if w and w.lower() not in {"none", "other", "others"}]
+        if wanted:
+            text = f"{text} ({clean_text(', '.join(wanted)).text})"
+    category = clean_text(listing.category).text if listing.category else None
+    return text, category or None, title.truncated
+
+
+@dataclass
+class _Prepared:
+    shipment: Shipment
+    title: str
+    category: str | None
+    declared_text: str
+    declared_code: HSCode | None
+    notes: list[str]
+
+
+class Checker:
+    """Check shipments against their listings.
+
+    >>> checker = Checker.open()                       # default model, cached index
+    >>> checker.check(Shipment(listing=Listing(title="TDP-5 pill press"),
+    ...               declaration=Declaration(description="linear guide rail", hs_code="8482.10")))
+    """
+
+    def __init__(self, embedder: EmbeddingModel, *, index: HSIndex | None = None,
+                 catalogue: HSCatalogue | None = None, watchlist: Watchlist | None = None,
+                 config: ScoringConfig | None = None, home: Path | None = None,
+                 progress: ProgressCallback | None = None,
+                 notify: Callable[[str], None] | None = None) -> None:
+        self.embedder = embedder
+        self.catalogue = catalogue or load_catalogue()
+        self.home = home or home_dir()
+        self.index = index or HSIndex.load_or_build(
+            embedder, self.catalogue, self.home, progress=progress, notify=notify
+        )
+        if self.index.model_id != embedder.model_id:
+            raise InvalidInputError(
+                f"index was built with {self.index.model_id}, not {embedder.model_id}"
+            )
+        self.watchlist = watchlist or Watchlist.load()
+        self.config = config or ScoringConfig()
+
+    @classmethod
+    def open(cls, model: str = "default", *, home: str | Path | None = None, cache: bool = True,
+             watchlist: str | Path | None = None, progress: ProgressCallback | None = None,
+             notify: Callable[[str], None] | None = None) -> Checker:
+        """The usual way in: a backend by spec (see ``customs_check.embeddings``), the
+        persistent embedding cache under ``home`` and the stored HS index."""
+        home_path = Path(home) if home is not None else home_dir()
+        store = SQLiteCache(home_path / "embeddings.sqlite") if cache else None
+        embedder = load_embedder(model, cache=store)
+        return cls(embedder, home=home_path, watchlist=Watchlist.load(watchlist) if watchlist else None,
+                   progress=progress, notify=notify)
+
+    # -- classification ------------------------------------------------------------------
+    def _candidates(self, hits: list[SearchHit]) -> list[HSCandidate]:
+        return [
+            HSCandidate(code=h.code, level=len(h.code), description=self.catalogue.describe(h.code),
+                        score=round(h.score, 4))
+            for h in hits
+        ]
+
+    def _listing_vectors(self, titles: Sequence[str], categories: Sequence[str | None]) -> np.ndarray:
+        cat_list = [c for c in categories if c]
+        vecs = self.embedder.embed(list(titles) + cat_list)
+        title_vecs = vecs[: len(titles)]
+        out = title_vecs.copy()
+        j = len(titles)
+        for i, c in enumerate(categories):
+            if c:
+                out[i] = _TITLE_WEIGHT * title_vecs[i] + _CATEGORY_WEIGHT * vecs[j]
+                j += 1
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+    def classify(self, item: str | Listing, top_k: int = _TOP_K, level: int = 6) -> list[HSCandidate]:
+        """Ranked HS candidates for a free text or a listing."""
+        return self.classify_many([item], top_k=top_k, level=level)[0]
+
+    def classify_many(self, items: Sequence[str | Listing], top_k: int = _TOP_K,
+                      level: int = 6) -> list[list[HSCandidate]]:
+        if top_k < 1 or top_k > 100:
+            raise InvalidInputError(f"top_k must be between 1 and 100, got {top_k}")
+        if level not in (2, 4, 6):
+            raise InvalidInputError(f"level must be 2, 4 or 6, got {level}")
+        titles, cats = [], []
+        for item in items:
+            if isinstance(item, Listing):
+                t, c, _ = listing_texts(item)
+            else:
+                t, c = clean_text(item).text, None
+            titles.append(t)
+            cats.append(c)
+        vecs = self._listing_vectors(titles, cats)
+        return [self._candidates(h) for h in self.index.search(vecs, top_k=top_k, level=level)]
+
+    # -- checking ------------------------------------------------------------------------
+    def check(self, shipment: Shipment | dict[str, Any]) -> CheckResult:
+        """Check one shipment. Invalid input raises :class:`InvalidInputError`; use
+        :meth:`check_many` to get invalid rows back as results with ``error`` set."""
+        result = self.check_many([shipment])[0]
+        if result.error:
+            raise InvalidInputError(result.error)
+        return result
+
+    def check_many(self, shipments: Iterable[Shipment | dict[str, Any]]) -> list[CheckResult]:
+        """Check shipments; one result per input, in order. A row that cannot be checked
+        comes back with ``error`` set and no verdict, never as an exception."""
+        items = list(shipments)
+        results: list[CheckResult | None] = [None] * len(items)
+        prepared: list[tuple[int, _Prepared]] = []
+        for i, item in enumerate(items):
+            try:
+                prepared.append((i, self._prepare(item)))
+            except CustomsCheckError as exc:
+                results[i] = CheckResult(shipment_id=_sid(item), error=str(exc))
+        if prepared:
+            for (i, _), res in zip(prepared, self._check_prepared([p for _, p in prepared]), strict=True):
+                results[i] = res
+        return [r for r in results if r is not None]
+
+    def check_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Check a polars DataFrame with the batch columns; returns the input columns
+        plus the result columns (see ``customs_check.batch.RESULT_SCHEMA``)."""
+        from customs_check.batch import check_frame
+
+        return check_frame(self, frame)
+
+    def _prepare(self, item: Shipment | dict[str, Any]) -> _Prepared:
+        try:
+            shipment = item if isinstance(item, Shipment) else Shipment.from_row(item)
+        except ValidationError as exc:
+            raise InvalidInputError(format_validation_error(exc)) from None
+        title, category, truncated = listing_texts(shipment.listing)
+        if not title:
+            raise InvalidInputError("listing_title: is empty after removing markup and control characters")
+        notes = []
+        if truncated:
+            notes.append("listing title was longer than the model reads and was truncated")
+        decl = clean_text(shipment.declaration.description)
+        if decl.truncated:
+            notes.append("declared description was truncated to the model's window")
+        code = None
+        if shipment.declaration.hs_code is not None:
+            code = self.catalogue.resolve(shipment.declaration.hs_code)
+        return _Prepared(shipment, title, category, decl.text, code, notes)
+
+    def _check_prepared(self, items: list[_Prepared]) -> list[CheckResult]:
+        cfg = self.config
+        listing_vecs = self._listing_vectors([p.title for p in items], [p.category for p in items])
+        decl_texts = [p.declared_text for p in items]
+        has_decl = [bool(t) for t in decl_texts]
+        decl_vecs = self.embedder.embed([t or "-" for t in decl_texts])
+        listing_hits = self.index.search(listing_vecs, top_k=_TOP_K, level=6)
+        listing_hs4 = self.index.search(listing_vecs, top_k=3, level=4)
+        listing_hs2 = self.index.search(listing_vecs, top_k=3, level=2)
+        decl_hits = self.index.search(decl_vecs, top_k=_TOP_K, level=6)
+        decl_hs4 = self.index.search(decl_vecs, top_k=1, level=4)
+
+        full_listing = [_listing_watch_text(p) for p in items]
+        watch_listing = self.watchlist.match(
+            full_listing, listing_vecs, self.embedder,
+            min_similarity=cfg.watchlist_min_similarity, min_margin=cfg.watchlist_min_margin)
+        watch_decl = self.watchlist.match(
+            [t or "" for t in decl_texts], decl_vecs, self.embedder,
+            min_similarity=cfg.watchlist_min_similarity, min_margin=cfg.watchlist_min_margin)
+
+        results = []
+        for k, p in enumerate(items):
+            lv, dv = listing_vecs[k], decl_vecs[k]
+            top = listing_hits[k][0].score if listing_hits[k] else 0.0
+            code = p.declared_code
+            signals: dict[str, float | None] = dict.fromkeys(cfg.weights)
+            reasons: list[str] = []
+            if code is not None:
+                s4 = self.index.code_score(lv, code.hs4) if code.hs4 else None
+                s2 = self.index.code_score(lv, code.hs2)
+                signals["code_gap2"] = max(0.0, top - s2) if s2 is not None else None
+                signals["code_gap4"] = max(0.0, top - s4) if s4 is not None else signals["code_gap2"]
+            if has_decl[k]:
+                signals["text_sim"] = float(lv @ dv)
+                d_top4 = decl_hs4[k][0].score if decl_hs4[k] else 0.0
+                fit = max((self.index.code_score(dv, h.code) or 0.0) for h in listing_hs4[k])
+                signals["decl_gap4"] = max(0.0, d_top4 - fit)
+                if code is not None:
+                    fit_code = self.index.code_score(dv, code.hs4 or code.hs2)
+                    if fit_code is not None:
+                        signals["text_code_gap4"] = max(0.0, d_top4 - fit_code)
+            score = mismatch_score(signals, cfg)
+            vague = is_vague(p.declared_text or None)
+            if vague:
+                score = max(score, cfg.vague_score)
+                reasons.append(f"vague declaration: {vague}")
+            mismatch = score >= cfg.mismatch_threshold
+            listing_chapters = [h.code for h in listing_hs2[k]]
+            chapter_diverges = code is not None and code.hs2 not in listing_chapters
+            severity = severity_for(score, mismatch=mismatch, chapter_diverges=chapter_diverges and mismatch,
+                                    config=cfg)
+            if vague and severity.rank < Severity.MEDIUM.rank:
+                severity = Severity.MEDIUM
+            reasons.extend(self._code_reasons(p, listing_hits[k], listing_chapters, signals))
+            if has_decl[k] and signals["text_sim"] is not None:
+                reasons.append(_text_reason(p.declared_text, signals["text_sim"], decl_hits[k], self.catalogue))
+
+            # Watchlist: a listing on it whose declaration does not name the same kind of
+            # goods is concealment, whatever the codes say (a tablet press declared as a
+            # "hydraulic press" carries the right code, 8479.89).
+            lhits, dhits = watch_listing[k], watch_decl[k]
+            watch: WatchlistHit | None = lhits[0] if lhits else (dhits[0] if dhits else None)
+            if lhits:
+                family = self.watchlist.family(lhits[0].category)
+                declared = [h for h in dhits if self.watchlist.family(h.category) == family]
+                ev = ", ".join(lhits[0].evidence[:3])
+                if declared:
+                    reasons.insert(0, f"watchlist {lhits[0].category}: the listing is {lhits[0].label} ({ev}) "
+                                      f"and the declaration says so ({', '.join(declared[0].evidence[:2])}); "
+                                      "controlled goods: check the import permit")
+                    severity = max(severity, Severity.MEDIUM, key=lambda s: s.rank)
+                else:
+                    mismatch = True
+                    score = max(score, 0.97)
+                    severity = Severity.CRITICAL
+                    reasons.insert(0, f"watchlist {lhits[0].category}: the listing is {lhits[0].label} ({ev}) "
+                                      f'but the declaration "{p.declared_text or "(none)"}" does not declare it')
+            elif dhits:
+                reasons.insert(0, f"watchlist {dhits[0].category}: the declaration names {dhits[0].label} "
+                                  f"({', '.join(dhits[0].evidence[:2])})")
+                severity = max(severity, Severity.MEDIUM, key=lambda s: s.rank)
+            reasons.extend(p.notes)
+            results.append(
+                CheckResult(
+                    shipment_id=p.shipment.shipment_id,
+                    mismatch=mismatch,
+                    mismatch_score=round(float(min(max(score, 0.0), 1.0)), 4),
+                    severity=severity,
+                    reasons=reasons,
+                    listing_hs6_top=self._candidates(listing_hits[k]),
+                    declared_hs6=code.hs6 if code else None,
+                    declared_text_hs6_top=self._candidates(decl_hits[k]) if has_decl[k] else [],
+                    watchlist=watch.category if watch else None,
+                    watchlist_hits=lhits or dhits,
+                    signals={n: (None if v is None else round(v, 4)) for n, v in signals.items()},
+                )
+            )
+        return results
+
+    def _code_reasons(self, p: _Prepared, hits: list[SearchHit], chapters: list[str],
+                      signals: dict[str, float | None]) -> list[str]:
+        if not hits:
+            return []
+        best = hits[0]
+        best_txt = f"{format_hs_code(best.code)} {self.catalogue.get(best.code).description} ({best.score:.2f})"
+        code = p.declared_code
+        if code is None:
+            return [f"no HS code declared; the listing most likely is {best_txt}"]
+        declared = self.catalogue.get(code.hs6 or code.hs4 or code.hs2)
+        decl_txt = f"{format_hs_code(code.digits)} ({declared.description})"
+        if code.hs2 not in chapters:
+            return [f"declared code {decl_txt} is in chapter {code.hs2}; the listing most likely is "
+                    f"{best_txt}, chapter {best.code[:2]}"]
+        gap = signals.get("code_gap4") or 0.0
+        if code.hs4 and code.hs4 != best.code[:4]:
+            return [f"declared code {decl_txt} is in the listing's chapter but another heading "
+                    f"(fit {gap:.2f} below the best); the listing most likely is {best_txt}"]
+        return [f"declared code {decl_txt} agrees with the listing's likely heading {best.code[:4]}"]
+
+
+def _text_reason(text: str, sim: float, hits: list[SearchHit], catalogue: HSCatalogue) -> str:
+    view = f"; read alone it is {format_hs_code(hits[0].code)}" if hits else ""
+    if sim < 0.3:
+        return f'declared description "{text}" is unlike the listing (similarity {sim:.2f}){view}'
+    return f'declared description "{text}" resembles the listing (similarity {sim:.2f}){view}'
+
+
+def _listing_watch_text(p: _Prepared) -> str:
+    listing = p.shipment.listing
+    parts = [p.title, listing.category or "", clean_text(listing.attributes).text]
+    return " | ".join(x for x in parts if x)
+
+
+def _sid(item: Any) -> str | None:
+    if isinstance(item, Shipment):
+        return item.shipment_id
+    if isinstance(item, dict) and item.get("shipment_id") is not None:
+        return str(item["shipment_id"])
+    return None

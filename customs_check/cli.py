@@ -1,0 +1,280 @@
+"""The ``customs-check`` command: a thin skin over the library. Each command parses its
+input, calls one library function and formats the result."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from customs_check.errors import CustomsCheckError
+from customs_check.output import Progress, emit, output_options
+
+EXIT_CODES = """\b
+Exit codes:
+  0  done; nothing flagged
+  1  done; at least one shipment flagged as a mismatch
+  2  usage error or invalid value (bad HS code, empty title)
+  3  input file unusable (missing, unknown type, bad encoding,
+     corrupt, missing columns)
+  4  output cannot be written (exists: use --overwrite)
+  5  model or HS index cannot be loaded
+  6  too many invalid rows (--max-error-rate)
+"""
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CustomsCheckError as exc:
+            click.echo(f"Error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"Hint: {exc.hint}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="customs-check")
+@click.option("--model", envvar="CUSTOMS_CHECK_MODEL", default="default", show_default=True,
+              help="Embedding backend: default, minilm, onnx, fake, or a sentence-transformers model folder/name.")
+@click.option("--home", envvar="CUSTOMS_CHECK_HOME", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the HS index and embedding cache live [default: ~/.cache/customs-check].")
+@click.option("--watchlist", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A watchlist TOML file to use instead of the built-in one.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, model: str, home: Path | None, watchlist: Path | None, quiet: bool) -> None:
+    """Flag shipments whose customs declaration diverges from the marketplace listing."""
+    ctx.obj = {"model": model, "home": home, "watchlist": watchlist, "quiet": quiet}
+
+
+def _checker(ctx: click.Context) -> Any:
+    from customs_check.checker import Checker
+
+    o = ctx.obj
+    progress = Progress("embedding HS catalogue", quiet=o["quiet"])
+    notify: Callable[[str], None] = (lambda _m: None) if o["quiet"] else (lambda m: click.echo(m, err=True))
+    checker = Checker.open(o["model"], home=o["home"], watchlist=o["watchlist"],
+                           progress=progress.items, notify=notify)
+    progress.done()
+    return checker
+
+
+# -- check ----------------------------------------------------------------------------------
+@cli.command(epilog=EXIT_CODES)
+@click.option("--listing-title", required=True, help="Title of the marketplace listing.")
+@click.option("--listing-category", help='Category path, e.g. "Jewelry > Rings".')
+@click.option("--listing-attributes", help='Seller attributes, "key: value; key: value".')
+@click.option("--declared-description", help="Goods description on the declaration.")
+@click.option("--declared-hs-code", help="Declared HS code, any spelling (8479.89, 847989...).")
+@click.option("--shipment-id", help="An id to carry into the result.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result object as JSON.")
+@click.pass_context
+def check(ctx: click.Context, listing_title: str, listing_category: str | None, listing_attributes: str | None,
+          declared_description: str | None, declared_hs_code: str | None, shipment_id: str | None,
+          as_json: bool) -> None:
+    """Check one shipment and print a verdict with reasons."""
+    from customs_check.models import Declaration, Listing, Shipment
+
+    shipment = _validated(lambda: Shipment(
+        shipment_id=shipment_id,
+        listing=Listing(title=listing_title, category=listing_category, attributes=listing_attributes),
+        declaration=Declaration(description=declared_description, hs_code=declared_hs_code),
+    ))
+    result = _checker(ctx).check(shipment)
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+    else:
+        click.echo(format_verdict(result))
+    ctx.exit(1 if result.mismatch else 0)
+
+
+def format_verdict(result: Any) -> str:
+    verdict = "MISMATCH" if result.mismatch else "consistent"
+    lines = [f"{verdict}  severity={result.severity.value}  score={result.mismatch_score:.2f}"
+             + (f"  watchlist={result.watchlist}" if result.watchlist else "")]
+    lines.extend(f"  - {r}" for r in result.reasons)
+    if result.listing_hs6_top:
+        lines.append("  listing's likely codes:")
+        for c in result.listing_hs6_top:
+            desc = c.description if len(c.description) <= 90 else c.description[:89] + "…"
+            lines.append(f"    {c.code[:4]}.{c.code[4:]}  {c.score:.2f}  {desc}")
+    return "\n".join(lines)
+
+
+def _validated(build: Callable[[], Any]) -> Any:
+    from pydantic import ValidationError
+
+    from customs_check.checker import format_validation_error
+    from customs_check.errors import InvalidInputError
+
+    try:
+        return build()
+    except ValidationError as exc:
+        raise InvalidInputError(format_validation_error(exc)) from None
+
+
+# -- classify -------------------------------------------------------------------------------
+@cli.command(epilog=EXIT_CODES)
+@click.argument("input_path", required=False, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file (.csv, .jsonl, .parquet) for INPUT.")
+@click.option("--text", help="Classify one text instead of a file.")
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option("--level", default=6, show_default=True, type=click.Choice(["2", "4", "6"]),
+              help="HS level of the candidates.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@output_options
+@click.pass_context
+def classify(ctx: click.Context, input_path: Path | None, output: Path | None, text: str | None, top_k: int,
+             level: str, overwrite: bool, fmt: str) -> None:
+    """Rank HS codes for a text (--text) or for every row of INPUT.
+
+    INPUT rows carry listing columns (listing_title, listing_category,
+    listing_attributes) or a description column; OUTPUT keeps the input columns and
+    adds hs6_top (codes, best first) and hs6_scores."""
+    if (text is None) == (input_path is None):
+        raise click.UsageError("give either --text or INPUT (with -o OUTPUT)")
+    checker = _checker(ctx)
+    if text is not None:
+        cands = checker.classify(text, top_k=top_k, level=int(level))
+        rows = [{"code": c.code, "score": round(c.score, 4), "description": c.description} for c in cands]
+        emit(rows, ["code", "score", "description"], fmt)
+        return
+    if output is None:
+        raise click.UsageError("INPUT needs -o OUTPUT")
+    from customs_check.classify import classify_file
+
+    n = classify_file(checker, input_path, output, top_k=top_k, level=int(level), overwrite=overwrite)  # type: ignore[arg-type]
+    if not ctx.obj["quiet"]:
+        click.echo(f"classified {n:,} rows into {output}", err=True)
+
+
+# -- batch ----------------------------------------------------------------------------------
+@cli.command(epilog=EXIT_CODES)
+@click.argument("input_path", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Results file (.csv, .jsonl, .parquet); manifest and report are written beside it.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output (and discard an unfinished run).")
+@click.option("--chunk-rows", default=20_000, show_default=True, type=click.IntRange(1),
+              help="Rows per checkpointed chunk.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CSV/JSONL input.")
+@click.option("--max-error-rate", default=1.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Stop (exit 6) when more than this share of rows is invalid.")
+@click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+@click.pass_context
+def batch(ctx: click.Context, input_path: Path, output: Path, overwrite: bool, chunk_rows: int, encoding: str,
+          max_error_rate: float, no_report: bool) -> None:
+    """Check every shipment in INPUT and write results, a manifest and a report.
+
+    INPUT (.csv, .jsonl, .parquet) has the columns shipment_id, listing_title,
+    listing_category, listing_attributes, declared_description, declared_hs_code; only
+    listing_title is required. Every input row appears once in OUTPUT with the verdict
+    columns added. A killed run resumes when the same command is run again."""
+    from customs_check.batch import BatchOptions, run_batch
+
+    checker = _checker(ctx)
+    progress = Progress("checking", quiet=ctx.obj["quiet"])
+    notify: Callable[[str], None] = (lambda _m: None) if ctx.obj["quiet"] else (lambda m: click.echo(m, err=True))
+    summary = run_batch(
+        checker, input_path, output,
+        BatchOptions(chunk_rows=chunk_rows, overwrite=overwrite, encoding=encoding,
+                     max_error_rate=max_error_rate, report=not no_report),
+        progress=progress.rows, notify=notify,
+    )
+    progress.done()
+    sev = ", ".join(f"{k} {v:,}" for k, v in summary.by_severity.items())
+    click.echo(f"{summary.rows:,} rows checked, {summary.flagged:,} flagged, {summary.errors:,} invalid ({sev})")
+    click.echo(f"results:  {summary.output}")
+    click.echo(f"manifest: {summary.manifest_path}")
+    if summary.report_path:
+        click.echo(f"report:   {summary.report_path}")
+    ctx.exit(1 if summary.flagged else 0)
+
+
+# -- hs -------------------------------------------------------------------------------------
+@cli.command(epilog=EXIT_CODES)
+@click.argument("code", required=False)
+@click.option("--search", "query", help="Search the nomenclature by meaning.")
+@click.option("--top-k", default=10, show_default=True, type=click.IntRange(1, 100))
+@output_options
+@click.pass_context
+def hs(ctx: click.Context, code: str | None, query: str | None, top_k: int, fmt: str) -> None:
+    """Look up an HS CODE (any spelling) or --search the nomenclature."""
+    if (code is None) == (query is None):
+        raise click.UsageError("give either CODE or --search TEXT")
+    if code is not None:
+        from customs_check.hs_codes.catalogue import load_catalogue
+
+        catalogue = load_catalogue()
+        parsed = catalogue.resolve(code)
+        deepest = parsed.hs6 or parsed.hs4 or parsed.hs2
+        rows = [{"code": e.dotted, "level": e.level, "description": e.description}
+                for e in catalogue.path(deepest)]
+        rows += [{"code": catalogue.get(c).dotted, "level": 6, "description": "  " + catalogue.get(c).description}
+                 for c in (catalogue.children(deepest) if parsed.level == 4 else [])]
+        emit(rows, ["code", "level", "description"], fmt)
+        return
+    checker = _checker(ctx)
+    cands = checker.classify(query or "", top_k=top_k)
+    emit([{"code": c.code, "score": round(c.score, 4), "description": c.description} for c in cands],
+         ["code", "score", "description"], fmt)
+
+
+# -- cache ----------------------------------------------------------------------------------
+@cli.group()
+def cache() -> None:
+    """Inspect or prune the persistent embedding cache."""
+
+
+def _cache_store(ctx: click.Context) -> Any:
+    from customs_check.embeddings import SQLiteCache
+    from customs_check.paths import home_dir
+
+    home = ctx.obj["home"] or home_dir()
+    return SQLiteCache(Path(home) / "embeddings.sqlite")
+
+
+@cache.command("stats")
+@output_options
+@click.pass_context
+def cache_stats(ctx: click.Context, fmt: str) -> None:
+    """Size of the cache and vectors per model."""
+    stats = _cache_store(ctx.find_root()).stats()
+    rows = [{"model": m, "vectors": n} for m, n in sorted(stats.by_model.items())]
+    if fmt == "table":
+        click.echo(f"{stats.path}: {stats.file_bytes / 1e6:.1f} MB, {stats.vectors:,} vectors")
+    emit(rows, ["model", "vectors"], fmt)
+
+
+@cache.command("prune")
+@click.option("--model", "model_id", help="Delete the vectors of this model id.")
+@click.option("--keep-model", help="Delete the vectors of every model but this one.")
+@click.option("--older-than-days", type=click.FloatRange(0), help="Delete vectors older than this.")
+@click.pass_context
+def cache_prune(ctx: click.Context, model_id: str | None, keep_model: str | None,
+                older_than_days: float | None) -> None:
+    """Delete cached vectors by model or age."""
+    if model_id is None and keep_model is None and older_than_days is None:
+        raise click.UsageError("give --model, --keep-model or --older-than-days")
+    deleted = _cache_store(ctx.find_root()).prune(model_id=model_id, keep_model=keep_model,
+                                                  older_than_days=older_than_days)
+    click.echo(f"deleted {deleted:,} vectors")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="customs-check")
+    except KeyboardInterrupt:
+        click.echo("interrupted; a batch run resumes when the same command is run again", err=True)
+        sys.exit(130)
+
+
+__all__ = ["cli", "format_verdict", "main"]
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,235 @@
+"""The HS index: FAISS over the embeddings of every subheading's texts.
+
+Embedding the catalogue costs about a minute on 2 cores, so the index is built once per
+(model, catalogue, text recipe) and stored under ``home_dir()/index/``:
+
+* ``vectors.npy``   float32 unit vectors, one row per index text (loaded with
+                    ``allow_pickle=False``: nothing is ever unpickled from a user path)
+* ``codes.json``    the HS6 code and kind of each row
+* ``manifest.json`` written last: model id, dimensions, catalogue version, recipe version
+                    and hash, row count, sha256 of both files
+
+Loading re-checks all of it; a stale or corrupt index is reported and rebuilt, never used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from customs_check.embeddings.base import EmbeddingModel, ProgressCallback
+from customs_check.errors import IndexIntegrityError
+from customs_check.hs_codes.catalogue import HSCatalogue
+from customs_check.hs_codes.texts import RECIPE_VERSION, IndexText, index_texts, recipe_hash
+
+__all__ = ["FORMAT_VERSION", "HSIndex", "SearchHit"]
+
+FORMAT_VERSION = 1
+# How many index rows FAISS returns before they are folded into codes: several rows vote
+# for one code, so top-k codes need more than k rows.
+_ROWS_PER_CODE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    code: str
+    score: float
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] + "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path) -> Iterator[None]:
+    """Serialise builders of one index across processes (two nightly runs starting at once)."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class HSIndex:
+    """Rows of (HS6 code, kind, vector), searchable by code."""
+
+    def __init__(self, codes: Sequence[str], kinds: Sequence[str], vectors: np.ndarray, *,
+                 model_id: str, manifest: dict[str, Any] | None = None) -> None:
+        if len(codes) != vectors.shape[0] or len(kinds) != len(codes):
+            raise ValueError("codes, kinds and vectors must have one row each")
+        import faiss  # lazy: faiss costs start-up time that `--help` must not pay
+
+        self.model_id = model_id
+        self.codes = np.asarray(codes)
+        self.kinds = np.asarray(kinds)
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.dimensions = int(vectors.shape[1])
+        self.manifest = manifest or {}
+        self._faiss = faiss.IndexFlatIP(self.dimensions)
+        self._faiss.add(self.vectors)
+        # Rows of each HS6, HS4 and HS2 code, for scoring a declared code directly.
+        self._rows: dict[str, np.ndarray] = {}
+        buckets: dict[str, list[int]] = {}
+        for i, code in enumerate(self.codes.tolist()):
+            for prefix in (code, code[:4], code[:2]):
+                buckets.setdefault(prefix, []).append(i)
+        self._rows = {k: np.asarray(v) for k, v in buckets.items()}
+        self.subheadings = sorted({c for c in self.codes.tolist()})
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    # -- queries -------------------------------------------------------------------------
+    def search(self, queries: np.ndarray, top_k: int = 5, level: int = 6) -> list[list[SearchHit]]:
+        """Top ``top_k`` codes at ``level`` (6, 4 or 2) for each query vector; a code's score
+        is the best cosine among its rows."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        n_rows = min(len(self), max(64, top_k * _ROWS_PER_CODE * (1 if level == 6 else 8)))
+        scores, rows = self._faiss.search(queries, n_rows)
+        out = []
+        for q_scores, q_rows in zip(scores, rows, strict=True):
+            best: dict[str, float] = {}
+            for s, r in zip(q_scores.tolist(), q_rows.tolist(), strict=True):
+                if r < 0:
+                    continue
+                code = self.codes[r][:level]
+                if code not in best:  # rows come best first
+                    best[code] = s
+                    if len(best) == top_k:
+                        break
+            out.append([SearchHit(c, float(s)) for c, s in best.items()])
+        return out
+
+    def code_score(self, query: np.ndarray, code: str) -> float | None:
+        """Best cosine between ``query`` and the rows of an HS2/HS4/HS6 code; None if the
+        code has no rows."""
+        rows = self._rows.get(code)
+        if rows is None:
+            return None
+        return float(np.max(self.vectors[rows] @ query))
+
+    # -- persistence ---------------------------------------------------------------------
+    @classmethod
+    def build(cls, embedder: EmbeddingModel, catalogue: HSCatalogue, *,
+              texts: list[IndexText] | None = None, progress: ProgressCallback | None = None) -> HSIndex:
+        texts = texts if texts is not None else index_texts(catalogue)
+        vectors = embedder.embed([t.text for t in texts], progress=progress)
+        manifest = _expected_manifest(embedder, catalogue, texts)
+        return cls([t.code for t in texts], [t.kind for t in texts], vectors,
+                   model_id=embedder.model_id, manifest=manifest)
+
+    def save(self, folder: Path) -> None:
+        """Write atomically: files go to temp names, the manifest is replaced last, so a
+        reader sees either the old complete index or the new one."""
+        folder.mkdir(parents=True, exist_ok=True)
+        vec_tmp = _tmp_path(folder, "vectors.npy")
+        with vec_tmp.open("wb") as fh:  # a file object: np.save would append ".npy" to a name
+            np.save(fh, self.vectors, allow_pickle=False)
+        codes_tmp = _tmp_path(folder, "codes.json")
+        codes_tmp.write_text(json.dumps({"codes": self.codes.tolist(), "kinds": self.kinds.tolist()}))
+        manifest = dict(self.manifest)
+        manifest.update(
+            vectors_sha256=_sha256_file(vec_tmp),
+            codes_sha256=_sha256_file(codes_tmp),
+            rows=len(self),
+            built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
+        os.replace(vec_tmp, folder / "vectors.npy")
+        os.replace(codes_tmp, folder / "codes.json")
+        man_tmp = _tmp_path(folder, "manifest.json")
+        man_tmp.write_text(json.dumps(manifest, indent=2))
+        os.replace(man_tmp, folder / "manifest.json")
+        self.manifest = manifest
+
+    @classmethod
+    def load(cls, folder: Path, expected: dict[str, Any]) -> HSIndex:
+        """Load and verify; raises :class:`IndexIntegrityError` saying what is wrong."""
+        man_path = folder / "manifest.json"
+        if not man_path.exists():
+            raise IndexIntegrityError(f"no index at {folder}")
+        try:
+            manifest = json.loads(man_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise IndexIntegrityError(f"index manifest unreadable: {exc}") from exc
+        for key, value in expected.items():
+            if manifest.get(key) != value:
+                raise IndexIntegrityError(f"index is stale: {key} is {manifest.get(key)!r}, expected {value!r}")
+        vec_path, codes_path = folder / "vectors.npy", folder / "codes.json"
+        for path, key in ((vec_path, "vectors_sha256"), (codes_path, "codes_sha256")):
+            if not path.exists() or _sha256_file(path) != manifest.get(key):
+                raise IndexIntegrityError(f"index file {path.name} is missing or fails its checksum")
+        try:
+            vectors = np.load(vec_path, allow_pickle=False)
+            meta = json.loads(codes_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise IndexIntegrityError(f"index files unreadable: {exc}") from exc
+        if vectors.shape != (manifest["rows"], manifest["dimensions"]) or not np.isfinite(vectors).all():
+            raise IndexIntegrityError("index vectors have the wrong shape or non-finite values")
+        return cls(meta["codes"], meta["kinds"], vectors, model_id=manifest["model_id"], manifest=manifest)
+
+    @classmethod
+    def load_or_build(cls, embedder: EmbeddingModel, catalogue: HSCatalogue, home: Path, *,
+                      progress: ProgressCallback | None = None,
+                      notify: Callable[[str], None] | None = None) -> HSIndex:
+        """The index for this embedder, from ``home/index/`` or built and stored there."""
+        notify = notify or (lambda msg: print(msg, file=sys.stderr))
+        texts = index_texts(catalogue)
+        expected = _expected_manifest(embedder, catalogue, texts)
+        folder = home / "index" / _slug(embedder.model_id)
+        try:
+            return cls.load(folder, expected)
+        except IndexIntegrityError as first:
+            with _build_lock(folder):
+                try:  # another process may have built it while we waited for the lock
+                    return cls.load(folder, expected)
+                except IndexIntegrityError:
+                    pass
+                if (folder / "manifest.json").exists():
+                    notify(f"customs-check: rebuilding HS index ({first})")
+                else:
+                    notify(f"customs-check: building the HS index for {embedder.model_id} "
+                           f"({len(texts)} texts, once; later runs load it)")
+                index = cls.build(embedder, catalogue, texts=texts, progress=progress)
+                index.save(folder)
+                return index
+
+
+def _expected_manifest(embedder: EmbeddingModel, catalogue: HSCatalogue, texts: list[IndexText]) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "model_id": embedder.model_id,
+        "dimensions": embedder.dimensions,
+        "catalogue_version": catalogue.version,
+        "recipe_version": RECIPE_VERSION,
+        "recipe_sha256": recipe_hash(texts),
+    }
+
+
+def _tmp_path(folder: Path, name: str) -> Path:
+    fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    return Path(path)

@@ -1,0 +1,325 @@
+"""Reading shipments and writing results, by file extension: .csv, .jsonl (.ndjson),
+.parquet. Inputs stream in fixed-size chunks so memory stays bounded whatever the size
+of the file, and chunk boundaries depend only on the row count, so a resumed run sees
+exactly the chunks the first run saw.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from customs_check.errors import InputFileError, OutputError
+
+__all__ = [
+    "FORMATS",
+    "InputSource",
+    "file_format",
+    "file_sha256",
+    "open_input",
+    "write_frame_atomic",
+]
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+# Rows whose JSON could not be parsed keep their text here, so they reach the output
+# as error rows instead of vanishing.
+BAD_LINE_COLUMN = "_unparsed_line"
+
+
+def file_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputFileError(
+            f"{path}: unknown file type {path.suffix or '(none)'!r}",
+            hint="use .csv, .jsonl or .parquet",
+        )
+    return fmt
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+@dataclass
+class InputSource:
+    path: Path
+    format: str
+    columns: list[str]
+    encoding: str = "utf-8"
+
+    def iter_chunks(self, chunk_rows: int) -> Iterator[pl.DataFrame]:
+        """Frames of exactly ``chunk_rows`` rows (the last may be shorter), every column a
+        string except Parquet columns of other types that the checker does not read."""
+        buffer: list[pl.DataFrame] = []
+        buffered = 0
+        for frame in self._iter_frames():
+            buffer.append(frame)
+            buffered += frame.height
+            while buffered >= chunk_rows:
+                merged = pl.concat(buffer, how="diagonal_relaxed") if len(buffer) > 1 else buffer[0]
+                yield merged.head(chunk_rows)
+                rest = merged.slice(chunk_rows)
+                buffer, buffered = ([rest], rest.height) if rest.height else ([], 0)
+        if buffered:
+            yield pl.concat(buffer, how="diagonal_relaxed") if len(buffer) > 1 else buffer[0]
+
+    def _iter_frames(self) -> Iterator[pl.DataFrame]:
+        try:
+            if self.format == "parquet":
+                yield from self._parquet_frames()
+            elif self.format == "csv":
+                yield from self._csv_frames()
+            else:
+                yield from self._jsonl_frames()
+        except InputFileError:
+            raise
+        except UnicodeDecodeError as exc:
+            raise _decode_error(self.path, exc) from None
+        except Exception as exc:  # pyarrow raises many types for broken files
+            raise InputFileError(f"{self.path}: cannot read past a corrupt part: {_short(exc)}") from None
+
+    def _parquet_frames(self) -> Iterator[pl.DataFrame]:
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(self.path)
+        for batch in pf.iter_batches(batch_size=65_536):
+            frame = pl.from_arrow(batch)
+            assert isinstance(frame, pl.DataFrame)
+            yield _text_columns(frame)
+
+    def _csv_frames(self) -> Iterator[pl.DataFrame]:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        src = _utf8_stream(self.path, self.encoding)
+        reader = pcsv.open_csv(
+            src,
+            read_options=pcsv.ReadOptions(block_size=1 << 22, column_names=None),
+            convert_options=pcsv.ConvertOptions(
+                column_types={c: pa.string() for c in self.columns},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+            parse_options=pcsv.ParseOptions(newlines_in_values=True),
+        )
+        for batch in reader:
+            frame = pl.from_arrow(batch)
+            assert isinstance(frame, pl.DataFrame)
+            yield frame
+
+    def _jsonl_frames(self) -> Iterator[pl.DataFrame]:
+        rows: list[dict[str, Any]] = []
+        with self.path.open(encoding=self.encoding, errors="strict", newline="") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                    if not isinstance(obj, dict):
+                        raise ValueError("not a JSON object")
+                    rows.append({k: _as_text(v) for k, v in obj.items()})
+                except ValueError as exc:
+                    rows.append({BAD_LINE_COLUMN: f"line {lineno}: invalid JSON ({_short(exc)})"})
+                if len(rows) >= 65_536:
+                    yield _rows_frame(rows)
+                    rows = []
+        if rows:
+            yield _rows_frame(rows)
+
+
+def _rows_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    return pl.DataFrame({n: [r.get(n) for r in rows] for n in names}, schema=dict.fromkeys(names, pl.String))
+
+
+def _text_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    from customs_check.batch import INPUT_COLUMNS
+
+    casts = [
+        pl.col(c).cast(pl.String)
+        for c in INPUT_COLUMNS
+        if c in frame.columns and frame.schema[c] != pl.String
+    ]
+    return frame.with_columns(casts) if casts else frame
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def _decode_error(path: Path, exc: UnicodeDecodeError) -> InputFileError:
+    return InputFileError(
+        f"{path}: bytes at position {exc.start} are not valid {exc.encoding}",
+        hint="pass --encoding latin-1 (or the file's real encoding)",
+    )
+
+
+def _utf8_stream(path: Path, encoding: str) -> Any:
+    """pyarrow reads only UTF-8: other encodings are transcoded on the fly; UTF-8 is
+    validated the same way so a bad byte gives one clear message."""
+    import io
+
+    raw = path.open("rb")
+    if codecs.lookup(encoding).name == "utf-8":
+        # Strict decoding catches bad bytes that pyarrow would otherwise pass through.
+        reader = codecs.getreader("utf-8-sig")(raw, errors="strict")
+    else:
+        reader = codecs.getreader(encoding)(raw, errors="strict")
+
+    class _Encoded(io.RawIOBase):
+        def __init__(self) -> None:
+            self._pending = b""
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: Any) -> int:
+            while len(self._pending) < len(b):
+                text = reader.read(1 << 20)
+                if not text:
+                    break
+                self._pending += text.encode("utf-8")
+            n = min(len(b), len(self._pending))
+            b[:n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            return n
+
+    return io.BufferedReader(_Encoded(), buffer_size=1 << 20)
+
+
+def open_input(path: str | Path, *, encoding: str = "utf-8") -> InputSource:
+    """Open an input file after checking everything that can be checked up front:
+    existence, type, encoding name, readable header or schema, non-empty."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a folder, not a file")
+    fmt = file_format(path)
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputFileError(f"unknown encoding {encoding!r}", hint="for example utf-8, latin-1, cp1252") from None
+    if path.stat().st_size == 0:
+        raise InputFileError(f"{path}: file is empty")
+    if fmt == "parquet":
+        columns = _parquet_columns(path)
+    elif fmt == "csv":
+        columns = _csv_header(path, encoding)
+    else:
+        columns = _jsonl_columns(path, encoding)
+    return InputSource(path, fmt, columns, encoding)
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    try:
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    except Exception as exc:
+        raise InputFileError(
+            f"{path}: not a readable Parquet file (truncated or corrupt): {_short(exc)}"
+        ) from None
+
+
+def _csv_header(path: Path, encoding: str) -> list[str]:
+    import csv
+
+    try:
+        with path.open(encoding="utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding,
+                       newline="") as f:
+            header = next(csv.reader(f), None)
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, exc) from None
+    if not header or not any(h.strip() for h in header):
+        raise InputFileError(f"{path}: no header row")
+    dupes = {h for h in header if header.count(h) > 1}
+    if dupes:
+        raise InputFileError(f"{path}: repeated column names {sorted(dupes)}")
+    return header
+
+
+def _jsonl_columns(path: Path, encoding: str) -> list[str]:
+    """Column names from the first 1,000 parsable lines (JSON Lines has no header)."""
+    names: dict[str, None] = {}
+    seen = 0
+    try:
+        with path.open(encoding=encoding, errors="strict") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(obj, dict):
+                    names.update(dict.fromkeys(obj))
+                    seen += 1
+                if seen >= 1000:
+                    break
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, exc) from None
+    if not seen:
+        raise InputFileError(f"{path}: no JSON object found on any line", hint="one JSON object per line")
+    return list(names)
+
+
+def write_frame_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
+    """Write by extension to a temp file beside ``path``, then rename over it: a reader
+    never sees half a file, and a crash leaves the old file (or none)."""
+    fmt = file_format(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+        if fmt == "csv":
+            lazy = _flatten_lists(lazy)
+            lazy.sink_csv(tmp)
+        elif fmt == "jsonl":
+            lazy.sink_ndjson(tmp)
+        else:
+            lazy.sink_parquet(tmp)
+        os.replace(tmp, path)
+    except PermissionError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _flatten_lists(lazy: pl.LazyFrame) -> pl.LazyFrame:
+    """CSV has no lists: join them with " | " (HS codes with a space)."""
+    schema = lazy.collect_schema()
+    exprs = []
+    for name, dtype in schema.items():
+        if isinstance(dtype, pl.List):
+            sep = " " if name.endswith(("_top", "_scores")) else " | "
+            exprs.append(pl.col(name).cast(pl.List(pl.String)).list.join(sep).alias(name))
+    return lazy.with_columns(exprs) if exprs else lazy

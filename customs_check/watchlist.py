@@ -1,0 +1,152 @@
+"""Watchlist of controlled goods: tablet presses, encapsulators, press tooling and parts,
+drug precursors. The data is ``hs_codes/watchlist.toml``; this module matches it.
+
+Two kinds of evidence:
+
+* exact: a listed phrase, a model-name pattern (TDP-5, ZP17, NJP-200) or a CAS number
+  with a valid check digit. Each suffices alone, unless a category's ``exclude``
+  pattern vetoes it ("TDP 65 W" on a CPU, "fentanyl test strips").
+* semantic: the text's embedding is near a category exemplar and clearly nearer than to
+  every legitimate look-alike (hydraulic shop press, candy machine, injection mould...).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from customs_check.embeddings.base import EmbeddingModel
+from customs_check.hs_codes.catalogue import parse_hs_code
+from customs_check.models import WatchlistHit
+
+__all__ = ["Watchlist", "WatchlistCategory", "valid_cas"]
+
+_CAS = re.compile(r"(?<![\d-])(\d{2,7})-(\d{2})-(\d)(?![\d-])")
+
+
+def valid_cas(number: str) -> bool:
+    """CAS check digit: the digits right to left, weighted 1, 2, 3..., sum mod 10."""
+    m = _CAS.fullmatch(number.strip())
+    if not m:
+        return False
+    digits = (m.group(1) + m.group(2))[::-1]
+    return sum(int(d) * (i + 1) for i, d in enumerate(digits)) % 10 == int(m.group(3))
+
+
+@dataclass
+class WatchlistCategory:
+    id: str
+    label: str
+    family: str
+    hs6: tuple[str, ...]
+    phrases: tuple[str, ...]
+    patterns: tuple[re.Pattern[str], ...]
+    cas: frozenset[str]
+    exemplars: tuple[str, ...]
+    exclude: tuple[re.Pattern[str], ...]
+    priority: int = 1
+    _phrase_re: re.Pattern[str] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.phrases:
+            alts = "|".join(re.escape(p).replace(r"\ ", r"[\s-]+") for p in sorted(self.phrases, key=len, reverse=True))
+            self._phrase_re = re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", re.IGNORECASE)
+
+    def exact_evidence(self, text: str) -> list[str]:
+        if any(p.search(text) for p in self.exclude):
+            return []
+        evidence: list[str] = []
+        if self._phrase_re is not None:
+            for m in self._phrase_re.finditer(text):
+                evidence.append(f'phrase "{m.group(0)}"')
+        for p in self.patterns:
+            m = p.search(text)
+            if m:
+                evidence.append(f'pattern "{m.group(0)[:60]}"')
+        for m in _CAS.finditer(text):
+            if m.group(0) in self.cas and valid_cas(m.group(0)):
+                evidence.append(f"CAS {m.group(0)}")
+        return list(dict.fromkeys(evidence))
+
+
+class Watchlist:
+    def __init__(self, categories: list[WatchlistCategory], lookalikes: list[str], source: str) -> None:
+        self.categories = {c.id: c for c in categories}
+        self.lookalikes = tuple(lookalikes)
+        self.source = source
+        self._vectors: tuple[str, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Watchlist:
+        if path is None:
+            raw = (resources.files("customs_check.hs_codes") / "watchlist.toml").read_bytes()
+            source = "builtin"
+        else:
+            raw = Path(path).read_bytes()
+            source = str(path)
+        data = tomllib.loads(raw.decode("utf-8"))
+        cats = []
+        for cid, spec in data.get("categories", {}).items():
+            cats.append(
+                WatchlistCategory(
+                    id=cid,
+                    label=spec.get("label", cid),
+                    family=spec.get("family", cid),
+                    hs6=tuple(parse_hs_code(c).digits[:6] for c in spec.get("hs_codes", [])),
+                    phrases=tuple(spec.get("phrases", [])),
+                    patterns=tuple(re.compile(p, re.IGNORECASE) for p in spec.get("patterns", [])),
+                    cas=frozenset(spec.get("cas", [])),
+                    exemplars=tuple(spec.get("exemplars", [])),
+                    exclude=tuple(re.compile(p, re.IGNORECASE) for p in spec.get("exclude", [])),
+                    priority=int(spec.get("priority", 1)),
+                )
+            )
+        return cls(cats, list(data.get("lookalikes", {}).get("exemplars", [])), source)
+
+    def _exemplar_vectors(self, embedder: EmbeddingModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(exemplar vectors, category index of each, look-alike vectors), embedded once per model."""
+        if self._vectors is None or self._vectors[0] != embedder.model_id:
+            texts, owner = [], []
+            for i, cat in enumerate(self.categories.values()):
+                texts.extend(cat.exemplars)
+                owner.extend([i] * len(cat.exemplars))
+            pos = embedder.embed(texts)
+            neg = embedder.embed(list(self.lookalikes)) if self.lookalikes else np.zeros((0, embedder.dimensions))
+            self._vectors = (embedder.model_id, pos, np.asarray(owner), neg)
+        return self._vectors[1], self._vectors[2], self._vectors[3]
+
+    def match(self, texts: list[str], vectors: np.ndarray, embedder: EmbeddingModel, *,
+              min_similarity: float, min_margin: float) -> list[list[WatchlistHit]]:
+        """Hits for each text, strongest first. ``vectors`` are the texts' embeddings."""
+        pos, owner, neg = self._exemplar_vectors(embedder)
+        cats = list(self.categories.values())
+        sims = vectors @ pos.T if len(pos) else np.zeros((len(texts), 0))
+        neg_best = (vectors @ neg.T).max(axis=1) if len(neg) else np.full(len(texts), -1.0)
+        out: list[list[WatchlistHit]] = []
+        for row, text in enumerate(texts):
+            hits: list[WatchlistHit] = []
+            for ci, cat in enumerate(cats):
+                evidence = cat.exact_evidence(text)
+                score = 1.0 if evidence else 0.0
+                mask = owner == ci
+                if mask.any():
+                    best = int(np.argmax(np.where(mask, sims[row], -np.inf)))
+                    s = float(sims[row, best])
+                    excluded = any(p.search(text) for p in cat.exclude)
+                    if not excluded and s >= min_similarity and s - float(neg_best[row]) >= min_margin:
+                        evidence.append(f'near exemplar "{cat.exemplars[best - int(np.argmax(mask))]}" ({s:.2f})')
+                        score = max(score, s)
+                if evidence:
+                    hits.append(WatchlistHit(category=cat.id, label=cat.label, evidence=evidence, score=score))
+            priority = {c.id: c.priority for c in cats}
+            hits.sort(key=lambda h: (-h.score, -len(h.evidence), -priority[h.category]))
+            out.append(hits)
+        return out
+
+    def family(self, category: str) -> str:
+        return self.categories[category].family

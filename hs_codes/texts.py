@@ -1,0 +1,78 @@
+"""What gets embedded for each HS subheading (the "text recipe").
+
+Each subheading is indexed by one or more texts, all voting for its code:
+
+* ``legal``: the heading's text followed by the subheading's, because a subheading such
+  as "Other" means nothing alone;
+* ``enriched``: the plain-language names of the goods from ``enrichment/chNN.tsv``
+  (everyday names, product types, trade terms; the UK Online Trade Tariff's approach),
+  subheading terms first, then the heading's.
+
+The recipe's version and a hash of every text go into the HS index manifest, so editing
+the enrichment data or this module rebuilds the index instead of serving stale vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from customs_check.hs_codes.catalogue import HSCatalogue
+
+__all__ = ["RECIPE_VERSION", "IndexText", "index_texts", "load_enrichment", "recipe_hash"]
+
+RECIPE_VERSION = "v1"
+# How many enrichment terms go into one text: MiniLM reads ~256 word pieces, and a list
+# too long blurs into an average of everything.
+_MAX_TERMS = 24
+
+
+@dataclass(frozen=True, slots=True)
+class IndexText:
+    code: str  # the HS6 subheading this text votes for
+    kind: str  # "legal" | "enriched" | "exemplar"
+    text: str
+
+
+@cache
+def load_enrichment() -> dict[str, tuple[str, ...]]:
+    """Plain-language terms by code (4 or 6 digits, no dots)."""
+    terms: dict[str, tuple[str, ...]] = {}
+    folder = resources.files("customs_check.hs_codes") / "enrichment"
+    if not folder.is_dir():
+        return terms
+    for item in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not item.name.endswith(".tsv"):
+            continue
+        for line in item.read_text(encoding="utf-8").splitlines():
+            if not line.strip() or line.startswith("#") or "\t" not in line:
+                continue
+            code, _, words = line.partition("\t")
+            parsed = tuple(w.strip() for w in words.split(",") if w.strip())
+            if parsed:
+                terms[code.replace(".", "").strip()] = parsed
+    return terms
+
+
+def index_texts(catalogue: HSCatalogue, *, enrichment: bool = True) -> list[IndexText]:
+    terms = load_enrichment() if enrichment else {}
+    out: list[IndexText] = []
+    for code in catalogue.subheadings:
+        if code.startswith("99"):
+            continue  # "commodities not specified according to kind" is never a classification
+        entry = catalogue.get(code)
+        heading = catalogue.get(code[:4])
+        out.append(IndexText(code, "legal", f"{heading.description} > {entry.description}"))
+        words = list(terms.get(code, ())) + [t for t in terms.get(code[:4], ()) if t not in terms.get(code, ())]
+        if words:
+            out.append(IndexText(code, "enriched", ", ".join(words[:_MAX_TERMS])))
+    return out
+
+
+def recipe_hash(texts: list[IndexText]) -> str:
+    h = hashlib.sha256(RECIPE_VERSION.encode())
+    for t in texts:
+        h.update(f"{t.code}\x1f{t.kind}\x1f{t.text}\x1e".encode())
+    return h.hexdigest()
