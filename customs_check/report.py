@@ -139,7 +139,8 @@ model <code>{_esc(manifest['model'])}</code>, {_esc(manifest['catalogue_version'
 <h2>Mismatch score distribution</h2>{_histogram(hist, threshold=threshold)}
 <h2>Flagged shipments by declared HS chapter</h2>{_bar_chart(chapters)}
 <h2>Flagged shipments, most severe first</h2>
-<p>{min(flagged.height, _MAX_FLAGGED_ROWS):,} of {manifest['flagged']:,} shown; the full list is in the results file.</p>
+<p>{min(flagged.height, _MAX_FLAGGED_ROWS):,} of {manifest['flagged']:,} shown;
+the full list is in the results file.</p>
 {table(flagged)}
 <h2>Invalid rows</h2>
 {table(errors) if errors.height else '<p>none</p>'}

@@ -26,11 +26,16 @@ __all__ = ["ScoringConfig", "is_vague", "mismatch_score", "severity_for"]
 _WORDS = re.compile(r"[a-z]+")
 # Words that say nothing about what the goods are (CBP: insufficient description).
 _VAGUE_CORE = frozenset(
-    ["part", "parts", "accessory", "accessories", "gift", "gifts", "present", "sample", "samples", "goods", "item", "items", "product", "products", "merchandise", "stuff", "component", "components", "supplies", "supply", "article", "articles", "commodity", "commodities", "effects", "belongings", "package", "parcel", "cargo", "shipment", "spares"]
+    "part parts accessory accessories gift gifts present sample samples goods item items product products "
+    "merchandise stuff component components supplies supply article articles commodity commodities effects "
+    "belongings package parcel cargo shipment spares".split()
 )
 # Words that may stand beside them without making the description specific.
 _VAGUE_FILLER = frozenset(
-    ["a", "an", "the", "and", "or", "of", "for", "with", "to", "in", "on", "by", "no", "not", "free", "commercial", "value", "ncv", "new", "used", "spare", "machine", "machinery", "metal", "plastic", "auto", "car", "electronic", "electronics", "electrical", "hardware", "small", "assorted", "mixed", "various", "misc", "miscellaneous", "general", "other", "others", "personal", "household", "daily", "necessities", "consumer", "pcs", "pc", "pieces", "piece", "set", "sets", "lot", "lots", "box", "boxes", "kit", "unit", "units", "qty", "x", "replacement", "repair", "industrial"]
+    "a an the and or of for with to in on by no not free commercial value ncv new used spare machine machinery "
+    "metal plastic auto car electronic electronics electrical hardware small assorted mixed various misc "
+    "miscellaneous general other others personal household daily necessities consumer pcs pc pieces piece set "
+    "sets lot lots box boxes kit unit units qty x replacement repair industrial".split()
 )
 _PART_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9./#_-]*\d[A-Z0-9./#_-]*$", re.IGNORECASE)
 
