@@ -65,6 +65,15 @@ def listing_texts(listing: Listing) -> tuple[str, str | None, bool]:
 
 
 @dataclass
+class _TextView:
+    vec: np.ndarray
+    hs6: list[SearchHit]
+    hs4: list[SearchHit]
+    hs2: list[SearchHit]
+    watch: list[WatchlistHit]
+
+
+@dataclass
 class _Prepared:
     shipment: Shipment
     title: str
@@ -205,30 +214,31 @@ class Checker:
             code = self.catalogue.resolve(shipment.declaration.hs_code)
         return _Prepared(shipment, title, category, decl.text, code, notes)
 
-    def _check_prepared(self, items: list[_Prepared]) -> list[CheckResult]:
+    def _views(self, vectors: np.ndarray, watch_texts: list[str]) -> list[_TextView]:
         cfg = self.config
-        listing_vecs = self._listing_vectors([p.title for p in items], [p.category for p in items])
-        decl_texts = [p.declared_text for p in items]
-        has_decl = [bool(t) for t in decl_texts]
-        decl_vecs = self.embedder.embed([t or "-" for t in decl_texts])
-        listing_hits = self.index.search(listing_vecs, top_k=_TOP_K, level=6)
-        listing_hs4 = self.index.search(listing_vecs, top_k=3, level=4)
-        listing_hs2 = self.index.search(listing_vecs, top_k=3, level=2)
-        decl_hits = self.index.search(decl_vecs, top_k=_TOP_K, level=6)
-        decl_hs4 = self.index.search(decl_vecs, top_k=1, level=4)
+        hits = self.index.search_levels(vectors, top_k=_TOP_K, levels=(6, 4, 2))
+        watch = self.watchlist.match(watch_texts, vectors, self.embedder,
+                                     min_similarity=cfg.watchlist_min_similarity,
+                                     min_margin=cfg.watchlist_min_margin)
+        return [_TextView(v, h[6], h[4], h[2], w) for v, h, w in zip(vectors, hits, watch, strict=True)]
 
-        full_listing = [_listing_watch_text(p) for p in items]
-        watch_listing = self.watchlist.match(
-            full_listing, listing_vecs, self.embedder,
-            min_similarity=cfg.watchlist_min_similarity, min_margin=cfg.watchlist_min_margin)
-        watch_decl = self.watchlist.match(
-            [t or "" for t in decl_texts], decl_vecs, self.embedder,
-            min_similarity=cfg.watchlist_min_similarity, min_margin=cfg.watchlist_min_margin)
+    def _check_prepared(self, items: list[_Prepared]) -> list[CheckResult]:
+        # Everything about a text (its vector, HS candidates, watchlist hits) is computed
+        # once per distinct text; only the pairwise signals are per shipment.
+        cfg = self.config
+        lkeys = list(dict.fromkeys((p.title, p.category, _listing_watch_text(p)) for p in items))
+        lvecs = self._listing_vectors([k[0] for k in lkeys], [k[1] for k in lkeys])
+        lviews = dict(zip(lkeys, self._views(lvecs, [k[2] for k in lkeys]), strict=True))
+        dkeys = list(dict.fromkeys(p.declared_text for p in items if p.declared_text))
+        dvecs = self.embedder.embed(dkeys) if dkeys else np.zeros((0, self.embedder.dimensions), np.float32)
+        dviews = dict(zip(dkeys, self._views(dvecs, dkeys), strict=True)) if dkeys else {}
 
         results = []
-        for k, p in enumerate(items):
-            lv, dv = listing_vecs[k], decl_vecs[k]
-            top = listing_hits[k][0].score if listing_hits[k] else 0.0
+        for p in items:
+            lview = lviews[(p.title, p.category, _listing_watch_text(p))]
+            dview = dviews.get(p.declared_text)
+            lv = lview.vec
+            top = lview.hs6[0].score if lview.hs6 else 0.0
             code = p.declared_code
             signals: dict[str, float | None] = dict.fromkeys(cfg.weights)
             reasons: list[str] = []
@@ -237,10 +247,11 @@ class Checker:
                 s2 = self.index.code_score(lv, code.hs2)
                 signals["code_gap2"] = max(0.0, top - s2) if s2 is not None else None
                 signals["code_gap4"] = max(0.0, top - s4) if s4 is not None else signals["code_gap2"]
-            if has_decl[k]:
+            if dview is not None:
+                dv = dview.vec
                 signals["text_sim"] = float(lv @ dv)
-                d_top4 = decl_hs4[k][0].score if decl_hs4[k] else 0.0
-                fit = max((self.index.code_score(dv, h.code) or 0.0) for h in listing_hs4[k])
+                d_top4 = dview.hs4[0].score if dview.hs4 else 0.0
+                fit = max((self.index.code_score(dv, h.code[:4]) or 0.0) for h in lview.hs4[:3])
                 signals["decl_gap4"] = max(0.0, d_top4 - fit)
                 if code is not None:
                     fit_code = self.index.code_score(dv, code.hs4 or code.hs2)
@@ -252,20 +263,20 @@ class Checker:
                 score = max(score, cfg.vague_score)
                 reasons.append(f"vague declaration: {vague}")
             mismatch = score >= cfg.mismatch_threshold
-            listing_chapters = [h.code for h in listing_hs2[k]]
+            listing_chapters = [h.code for h in lview.hs2[:3]]
             chapter_diverges = code is not None and code.hs2 not in listing_chapters
             severity = severity_for(score, mismatch=mismatch, chapter_diverges=chapter_diverges and mismatch,
                                     config=cfg)
             if vague and severity.rank < Severity.MEDIUM.rank:
                 severity = Severity.MEDIUM
-            reasons.extend(self._code_reasons(p, listing_hits[k], listing_chapters, signals))
-            if has_decl[k] and signals["text_sim"] is not None:
-                reasons.append(_text_reason(p.declared_text, signals["text_sim"], decl_hits[k], self.catalogue))
+            reasons.extend(self._code_reasons(p, lview.hs6, listing_chapters, signals))
+            if dview is not None and signals["text_sim"] is not None:
+                reasons.append(_text_reason(p.declared_text, signals["text_sim"], dview.hs6, self.catalogue))
 
             # Watchlist: a listing on it whose declaration does not name the same kind of
             # goods is concealment, whatever the codes say (a tablet press declared as a
             # "hydraulic press" carries the right code, 8479.89).
-            lhits, dhits = watch_listing[k], watch_decl[k]
+            lhits, dhits = lview.watch, (dview.watch if dview is not None else [])
             watch: WatchlistHit | None = lhits[0] if lhits else (dhits[0] if dhits else None)
             if lhits:
                 family = self.watchlist.family(lhits[0].category)
@@ -294,9 +305,9 @@ class Checker:
                     mismatch_score=round(float(min(max(score, 0.0), 1.0)), 4),
                     severity=severity,
                     reasons=reasons,
-                    listing_hs6_top=self._candidates(listing_hits[k]),
+                    listing_hs6_top=self._candidates(lview.hs6),
                     declared_hs6=code.hs6 if code else None,
-                    declared_text_hs6_top=self._candidates(decl_hits[k]) if has_decl[k] else [],
+                    declared_text_hs6_top=self._candidates(dview.hs6) if dview is not None else [],
                     watchlist=watch.category if watch else None,
                     watchlist_hits=lhits or dhits,
                     signals={n: (None if v is None else round(v, 4)) for n, v in signals.items()},

@@ -84,7 +84,7 @@ class HSIndex:
         import faiss  # lazy: faiss costs start-up time that `--help` must not pay
 
         self.model_id = model_id
-        self.codes = np.asarray(codes)
+        self.codes = list(codes)
         self.kinds = np.asarray(kinds)
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.dimensions = int(vectors.shape[1])
@@ -94,11 +94,11 @@ class HSIndex:
         # Rows of each HS6, HS4 and HS2 code, for scoring a declared code directly.
         self._rows: dict[str, np.ndarray] = {}
         buckets: dict[str, list[int]] = {}
-        for i, code in enumerate(self.codes.tolist()):
+        for i, code in enumerate(self.codes):
             for prefix in (code, code[:4], code[:2]):
                 buckets.setdefault(prefix, []).append(i)
         self._rows = {k: np.asarray(v) for k, v in buckets.items()}
-        self.subheadings = sorted({c for c in self.codes.tolist()})
+        self.subheadings = sorted(set(self.codes))
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
@@ -107,21 +107,30 @@ class HSIndex:
     def search(self, queries: np.ndarray, top_k: int = 5, level: int = 6) -> list[list[SearchHit]]:
         """Top ``top_k`` codes at ``level`` (6, 4 or 2) for each query vector; a code's score
         is the best cosine among its rows."""
+        return [by_level[level] for by_level in self.search_levels(queries, top_k=top_k, levels=(level,))]
+
+    def search_levels(self, queries: np.ndarray, top_k: int = 5,
+                      levels: tuple[int, ...] = (6, 4, 2)) -> list[dict[int, list[SearchHit]]]:
+        """One FAISS search per query, folded into the top codes at several levels."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        n_rows = min(len(self), max(64, top_k * _ROWS_PER_CODE * (1 if level == 6 else 8)))
+        widest = 1 if levels == (6,) else 8
+        n_rows = min(len(self), max(64, top_k * _ROWS_PER_CODE * widest))
         scores, rows = self._faiss.search(queries, n_rows)
+        codes = self.codes
         out = []
         for q_scores, q_rows in zip(scores, rows, strict=True):
-            best: dict[str, float] = {}
+            best: dict[int, dict[str, float]] = {lv: {} for lv in levels}
             for s, r in zip(q_scores.tolist(), q_rows.tolist(), strict=True):
                 if r < 0:
-                    continue
-                code = self.codes[r][:level]
-                if code not in best:  # rows come best first
-                    best[code] = s
-                    if len(best) == top_k:
-                        break
-            out.append([SearchHit(c, float(s)) for c, s in best.items()])
+                    break
+                code = codes[r]
+                for lv in levels:
+                    found = best[lv]
+                    if len(found) < top_k:
+                        found.setdefault(code[:lv], s)  # rows come best first
+                if all(len(best[lv]) >= top_k for lv in levels):
+                    break
+            out.append({lv: [SearchHit(c, float(v)) for c, v in best[lv].items()] for lv in levels})
         return out
 
     def code_score(self, query: np.ndarray, code: str) -> float | None:
@@ -150,7 +159,7 @@ class HSIndex:
         with vec_tmp.open("wb") as fh:  # a file object: np.save would append ".npy" to a name
             np.save(fh, self.vectors, allow_pickle=False)
         codes_tmp = _tmp_path(folder, "codes.json")
-        codes_tmp.write_text(json.dumps({"codes": self.codes.tolist(), "kinds": self.kinds.tolist()}))
+        codes_tmp.write_text(json.dumps({"codes": self.codes, "kinds": self.kinds.tolist()}))
         manifest = dict(self.manifest)
         manifest.update(
             vectors_sha256=_sha256_file(vec_tmp),

@@ -1,0 +1,184 @@
+#!/usr/bin/env python
+"""Benchmark the nightly batch: cold (empty embedding cache) and warm (everything cached),
+for each backend, in one run.
+
+    python scripts/bench_batch.py 100000 [--backends onnx,minilm] [--listings 5000] [--declarations 1500]
+
+N synthetic shipments are drawn with realistic repetition: listing and declaration are
+Zipf draws over pools of distinct synthetic texts (a best-seller ships thousands of times,
+"LINEAR GUIDE RAIL" is declared again and again). Each phase runs in its own process so
+peak RSS is that phase's alone. Per backend and phase it prints rows/s, distinct texts
+embedded per second through the whole pipeline, the backend's raw ``embed_batch`` texts/s
+measured in the same process, their ratio, the cache hit rate and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+_ADJ = "wireless portable mini smart waterproof stainless leather cotton silicone vintage luxury magnetic " \
+       "foldable rechargeable ergonomic adjustable durable lightweight heavy-duty transparent".split()
+_THINGS = [
+    ("bluetooth earbuds", "Consumer Electronics > Earphones", "wireless earphones", "8518.30"),
+    ("phone case", "Phone Accessories > Cases", "plastic phone cases", "3926.90"),
+    ("water bottle", "Home > Drinkware", "vacuum flasks", "9617.00"),
+    ("t-shirt", "Clothing > Tops", "cotton t-shirts knitted", "6109.10"),
+    ("sneakers", "Shoes > Sneakers", "footwear with textile uppers", "6404.11"),
+    ("ring", "Jewelry > Rings", "imitation jewellery", "7117.19"),
+    ("desk lamp", "Lighting > Lamps", "electric lamps", "9405.21"),
+    ("usb charger", "Electronics > Chargers", "static converters", "8504.40"),
+    ("building blocks", "Toys > Blocks", "plastic toys", "9503.00"),
+    ("wallet", "Bags > Wallets", "leather wallets", "4202.31"),
+    ("linear guide rail", "Tools > Machine parts", "LINEAR GUIDE RAIL", "8482.10"),
+    ("hair wig", "Hair > Wigs", "wigs of synthetic fibre", "6704.11"),
+]
+_SUFFIX = "for women men kids home office travel gym outdoor car kitchen gift 2024 new".split()
+
+
+def make_pools(n_listings: int, n_decls: int, seed: int) -> tuple[list[tuple[str, str, int]], list[tuple[str, str]]]:
+    rng = random.Random(seed)
+    listings = []
+    for i in range(n_listings):
+        k = rng.randrange(len(_THINGS))
+        thing, cat, _, _ = _THINGS[k]
+        words = rng.sample(_ADJ, 3) + [thing] + rng.sample(_SUFFIX, 3) + [f"model {i}"]
+        listings.append((" ".join(words), cat, k))
+    decls = []
+    for i in range(n_decls):
+        k = i % len(_THINGS)
+        _, _, text, code = _THINGS[k]
+        decls.append((text if i < len(_THINGS) else f"{text} {rng.choice(_ADJ)} type {i}", code))
+    return listings, decls
+
+
+def zipf_indices(rng: np.random.Generator, n: int, pool: int, a: float = 1.1) -> np.ndarray:
+    ranks = np.arange(1, pool + 1)
+    p = 1.0 / ranks**a
+    return rng.choice(pool, size=n, p=p / p.sum())
+
+
+def write_input(path: Path, n: int, n_listings: int, n_decls: int, seed: int = 0) -> None:
+    import polars as pl
+
+    listings, decls = make_pools(n_listings, n_decls, seed)
+    rng = np.random.default_rng(seed)
+    li = zipf_indices(rng, n, n_listings)
+    di = zipf_indices(rng, n, n_decls)
+    pl.DataFrame({
+        "shipment_id": [f"B{i:09d}" for i in range(n)],
+        "listing_title": [listings[i][0] for i in li],
+        "listing_category": [listings[i][1] for i in li],
+        "listing_attributes": [None] * n,
+        "declared_description": [decls[i][0] for i in di],
+        "declared_hs_code": [decls[i][1] for i in di],
+    }, schema_overrides={"listing_attributes": pl.String}).write_parquet(path)
+
+
+def phase(args: argparse.Namespace) -> None:
+    """One measured run (in its own process): prints a JSON line."""
+    from customs_check.embeddings import SQLiteCache, load_embedder
+    from customs_check.hs_codes.catalogue import load_catalogue
+
+    from customs_check.batch import BatchOptions, run_batch
+    from customs_check.checker import Checker
+    from customs_check.index import HSIndex
+
+    home = Path(args.home)
+    embedder = load_embedder(args.backend, cache=SQLiteCache(Path(args.cache)))
+    index = HSIndex.load_or_build(embedder, load_catalogue(), home, notify=lambda _m: None)
+    checker = Checker(embedder, index=index, home=home)
+    # Raw encode speed of this backend, same process, same kind of text.
+    listings, _ = make_pools(2000, 10, seed=99)
+    sample = [t for t, _, _ in listings[: args.raw_texts]]
+    embedder.embed_batch(sample[:64])
+    t = time.perf_counter()
+    for s in range(0, len(sample), embedder.batch_size):
+        embedder.embed_batch(sample[s : s + embedder.batch_size])
+    raw_tps = len(sample) / (time.perf_counter() - t)
+
+    out = Path(args.out)
+    t = time.perf_counter()
+    summary = run_batch(checker, Path(args.input), out, BatchOptions(overwrite=True, report=False),
+                        notify=lambda _m: None)
+    seconds = time.perf_counter() - t
+    cache = summary.manifest["cache"]
+    embedded = cache["texts_embedded"]
+    lookups = embedded + cache["cache_hits"]
+    print(json.dumps({
+        "backend": args.backend, "phase": args.phase, "rows": summary.rows, "seconds": round(seconds, 2),
+        "rows_per_s": round(summary.rows / seconds, 1),
+        "texts_embedded": embedded,
+        "embedded_texts_per_s": round(embedded / seconds, 1) if embedded else None,
+        "raw_encode_texts_per_s": round(raw_tps, 1),
+        "pipeline_to_raw": round(embedded / seconds / raw_tps, 3) if embedded else None,
+        "cache_hit_rate": round(cache["cache_hits"] / lookups, 4) if lookups else None,
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("n", type=int, nargs="?", default=100_000)
+    ap.add_argument("--backends", default="onnx,minilm")
+    ap.add_argument("--listings", type=int, default=5000, help="distinct listings in the pool")
+    ap.add_argument("--declarations", type=int, default=1500, help="distinct declarations in the pool")
+    ap.add_argument("--raw-texts", type=int, default=512, help="texts for the raw encode measurement")
+    ap.add_argument("--phase", help=argparse.SUPPRESS)
+    ap.add_argument("--backend", help=argparse.SUPPRESS)
+    ap.add_argument("--home", help=argparse.SUPPRESS)
+    ap.add_argument("--cache", help=argparse.SUPPRESS)
+    ap.add_argument("--input", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.phase:
+        phase(args)
+        return 0
+
+    from customs_check.paths import home_dir
+
+    with tempfile.TemporaryDirectory(prefix="cc-bench-") as tmp:
+        tmp_path = Path(tmp)
+        inp = tmp_path / "shipments.parquet"
+        write_input(inp, args.n, args.listings, args.declarations)
+        print(f"{args.n:,} shipments, pools of {args.listings:,} listings and {args.declarations:,} declarations "
+              f"(Zipf a=1.1); cpu count {os.cpu_count()}", flush=True)
+        results = []
+        for backend in args.backends.split(","):
+            cache = tmp_path / f"cache-{backend}.sqlite"  # empty: the cold run embeds everything
+            for ph in ("cold", "warm"):
+                cmd = [sys.executable, __file__, "--phase", ph, "--backend", backend, "--home", str(home_dir()),
+                       "--cache", str(cache), "--input", str(inp), "--out", str(tmp_path / f"out-{backend}.parquet"),
+                       "--raw-texts", str(args.raw_texts)]
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    print(proc.stderr[-2000:], file=sys.stderr)
+                    return 1
+                line = json.loads(proc.stdout.strip().splitlines()[-1])
+                results.append(line)
+                print(json.dumps(line), flush=True)
+        cols = ["backend", "phase", "rows_per_s", "texts_embedded", "embedded_texts_per_s",
+                "raw_encode_texts_per_s", "pipeline_to_raw", "cache_hit_rate", "peak_rss_mib"]
+        print()
+        print(" | ".join(cols))
+        for r in results:
+            print(" | ".join(str(r.get(c)) for c in cols))
+        cold = {r["backend"]: r for r in results if r["phase"] == "cold"}
+        if "onnx" in cold and "minilm" in cold:
+            print(f"\nraw encode onnx / torch fp32: "
+                  f"{cold['onnx']['raw_encode_texts_per_s'] / cold['minilm']['raw_encode_texts_per_s']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
