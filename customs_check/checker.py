@@ -5,7 +5,7 @@ checks (one shipment, a list, a polars DataFrame). Every entry point funnels int
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,8 @@ class _TextView:
     hs4: list[SearchHit]
     hs2: list[SearchHit]
     watch: list[WatchlistHit]
+    candidates: list[HSCandidate] | None = None
+    code_scores: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,6 +83,7 @@ class _Prepared:
     declared_text: str
     declared_code: HSCode | None
     notes: list[str]
+    watch_text: str = ""
 
 
 class Checker:
@@ -212,7 +215,19 @@ class Checker:
         code = None
         if shipment.declaration.hs_code is not None:
             code = self.catalogue.resolve(shipment.declaration.hs_code)
-        return _Prepared(shipment, title, category, decl.text, code, notes)
+        prepared = _Prepared(shipment, title, category, decl.text, code, notes)
+        prepared.watch_text = _listing_watch_text(prepared)
+        return prepared
+
+    def _code_score(self, view: _TextView, code: str) -> float | None:
+        if code not in view.code_scores:
+            view.code_scores[code] = self.index.code_score(view.vec, code)
+        return view.code_scores[code]
+
+    def _view_candidates(self, view: _TextView) -> list[HSCandidate]:
+        if view.candidates is None:
+            view.candidates = self._candidates(view.hs6)
+        return view.candidates
 
     def _views(self, vectors: np.ndarray, watch_texts: list[str]) -> list[_TextView]:
         cfg = self.config
@@ -226,7 +241,7 @@ class Checker:
         # Everything about a text (its vector, HS candidates, watchlist hits) is computed
         # once per distinct text; only the pairwise signals are per shipment.
         cfg = self.config
-        lkeys = list(dict.fromkeys((p.title, p.category, _listing_watch_text(p)) for p in items))
+        lkeys = list(dict.fromkeys((p.title, p.category, p.watch_text) for p in items))
         lvecs = self._listing_vectors([k[0] for k in lkeys], [k[1] for k in lkeys])
         lviews = dict(zip(lkeys, self._views(lvecs, [k[2] for k in lkeys]), strict=True))
         dkeys = list(dict.fromkeys(p.declared_text for p in items if p.declared_text))
@@ -235,7 +250,7 @@ class Checker:
 
         results = []
         for p in items:
-            lview = lviews[(p.title, p.category, _listing_watch_text(p))]
+            lview = lviews[(p.title, p.category, p.watch_text)]
             dview = dviews.get(p.declared_text)
             lv = lview.vec
             top = lview.hs6[0].score if lview.hs6 else 0.0
@@ -243,18 +258,18 @@ class Checker:
             signals: dict[str, float | None] = dict.fromkeys(cfg.weights)
             reasons: list[str] = []
             if code is not None:
-                s4 = self.index.code_score(lv, code.hs4) if code.hs4 else None
-                s2 = self.index.code_score(lv, code.hs2)
+                s4 = self._code_score(lview, code.hs4) if code.hs4 else None
+                s2 = self._code_score(lview, code.hs2)
                 signals["code_gap2"] = max(0.0, top - s2) if s2 is not None else None
                 signals["code_gap4"] = max(0.0, top - s4) if s4 is not None else signals["code_gap2"]
             if dview is not None:
                 dv = dview.vec
                 signals["text_sim"] = float(lv @ dv)
                 d_top4 = dview.hs4[0].score if dview.hs4 else 0.0
-                fit = max((self.index.code_score(dv, h.code[:4]) or 0.0) for h in lview.hs4[:3])
+                fit = max((self._code_score(dview, h.code) or 0.0) for h in lview.hs4[:3])
                 signals["decl_gap4"] = max(0.0, d_top4 - fit)
                 if code is not None:
-                    fit_code = self.index.code_score(dv, code.hs4 or code.hs2)
+                    fit_code = self._code_score(dview, code.hs4 or code.hs2)
                     if fit_code is not None:
                         signals["text_code_gap4"] = max(0.0, d_top4 - fit_code)
             score = mismatch_score(signals, cfg)
@@ -305,9 +320,9 @@ class Checker:
                     mismatch_score=round(float(min(max(score, 0.0), 1.0)), 4),
                     severity=severity,
                     reasons=reasons,
-                    listing_hs6_top=self._candidates(lview.hs6),
+                    listing_hs6_top=self._view_candidates(lview),
                     declared_hs6=code.hs6 if code else None,
-                    declared_text_hs6_top=self._candidates(dview.hs6) if dview is not None else [],
+                    declared_text_hs6_top=self._view_candidates(dview) if dview is not None else [],
                     watchlist=watch.category if watch else None,
                     watchlist_hits=lhits or dhits,
                     signals={n: (None if v is None else round(v, 4)) for n, v in signals.items()},

