@@ -4,6 +4,7 @@ checks (one shipment, a list, a polars DataFrame). Every entry point funnels int
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 
 from customs_check.embeddings import EmbeddingModel, SQLiteCache, load_embedder
 from customs_check.embeddings.base import ProgressCallback
-from customs_check.errors import CustomsCheckError, InvalidInputError
+from customs_check.errors import CustomsCheckError, InputFileError, InvalidInputError
 from customs_check.hs_codes.catalogue import HSCatalogue, HSCode, format_hs_code, load_catalogue
 from customs_check.index import HSIndex, SearchHit
 from customs_check.models import CheckResult, HSCandidate, Listing, Severity, Shipment, WatchlistHit
@@ -114,15 +115,54 @@ class Checker:
 
     @classmethod
     def open(cls, model: str = "default", *, home: str | Path | None = None, cache: bool = True,
-             watchlist: str | Path | None = None, progress: ProgressCallback | None = None,
+             watchlist: str | Path | None = None, exemplars: str | Path | None = None,
+             progress: ProgressCallback | None = None,
              notify: Callable[[str], None] | None = None) -> Checker:
         """The usual way in: a backend by spec (see ``customs_check.embeddings``), the
-        persistent embedding cache under ``home`` and the stored HS index."""
+        persistent embedding cache under ``home`` and the stored HS index.
+
+        ``exemplars``: a file (.csv/.jsonl/.parquet) of ``text`` and ``hs_code`` columns,
+        e.g. a customs office's past declarations with their verified codes; each row is
+        added to the index as one more vote for its code."""
         home_path = Path(home) if home is not None else home_dir()
         store = SQLiteCache(home_path / "embeddings.sqlite") if cache else None
         embedder = load_embedder(model, cache=store)
-        return cls(embedder, home=home_path, watchlist=Watchlist.load(watchlist) if watchlist else None,
-                   progress=progress, notify=notify)
+        checker = cls(embedder, home=home_path, watchlist=Watchlist.load(watchlist) if watchlist else None,
+                      progress=progress, notify=notify)
+        if exemplars is not None:
+            checker.add_exemplars(exemplars)
+        return checker
+
+    def add_exemplars(self, path: str | Path) -> int:
+        """Extend the index with labelled texts from a file; returns how many were added.
+        Rows with an invalid code or no text are skipped and counted in the message."""
+        from customs_check.io import open_input
+
+        source = open_input(path)
+        missing = [c for c in ("text", "hs_code") if c not in source.columns]
+        if missing:
+            raise InputFileError(f"{path}: exemplars need columns text and hs_code; found: "
+                                 f"{', '.join(source.columns)}")
+        texts, codes, skipped = [], [], 0
+        for chunk in source.iter_chunks(50_000):
+            for text, raw in chunk.select("text", "hs_code").iter_rows():
+                cleaned = clean_text(text).text
+                try:
+                    parsed = self.catalogue.resolve(raw) if raw is not None else None
+                except CustomsCheckError:
+                    parsed = None
+                if not cleaned or parsed is None or parsed.hs6 is None:
+                    skipped += 1
+                    continue
+                texts.append(cleaned)
+                codes.append(parsed.hs6)
+        if texts:
+            vectors = self.embedder.embed(texts)
+            self.index = self.index.with_rows(codes, ["exemplar"] * len(codes), vectors)
+        if skipped:
+            print(f"customs-check: {skipped} exemplar row(s) skipped (no text, or no valid 6-digit code)",
+                  file=sys.stderr)
+        return len(texts)
 
     # -- classification ------------------------------------------------------------------
     def _candidates(self, hits: list[SearchHit]) -> list[HSCandidate]:

@@ -45,11 +45,14 @@ class _Group(click.Group):
               help="Where the HS index and embedding cache live [default: ~/.cache/customs-check].")
 @click.option("--watchlist", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A watchlist TOML file to use instead of the built-in one.")
+@click.option("--exemplars", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Your labelled history (.csv/.jsonl/.parquet with text, hs_code) to extend the HS index.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output on stderr.")
 @click.pass_context
-def cli(ctx: click.Context, model: str, home: Path | None, watchlist: Path | None, quiet: bool) -> None:
+def cli(ctx: click.Context, model: str, home: Path | None, watchlist: Path | None, exemplars: Path | None,
+        quiet: bool) -> None:
     """Flag shipments whose customs declaration diverges from the marketplace listing."""
-    ctx.obj = {"model": model, "home": home, "watchlist": watchlist, "quiet": quiet}
+    ctx.obj = {"model": model, "home": home, "watchlist": watchlist, "exemplars": exemplars, "quiet": quiet}
 
 
 def _checker(ctx: click.Context) -> Any:
@@ -58,7 +61,7 @@ def _checker(ctx: click.Context) -> Any:
     o = ctx.obj
     progress = Progress("embedding HS catalogue", quiet=o["quiet"])
     notify: Callable[[str], None] = (lambda _m: None) if o["quiet"] else (lambda m: click.echo(m, err=True))
-    checker = Checker.open(o["model"], home=o["home"], watchlist=o["watchlist"],
+    checker = Checker.open(o["model"], home=o["home"], watchlist=o["watchlist"], exemplars=o["exemplars"],
                            progress=progress.items, notify=notify)
     progress.done()
     return checker

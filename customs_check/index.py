@@ -141,6 +141,12 @@ class HSIndex:
             return None
         return float(np.max(self.vectors[rows] @ query))
 
+    def with_rows(self, codes: Sequence[str], kinds: Sequence[str], vectors: np.ndarray) -> HSIndex:
+        """A new index with extra rows (a user's labelled exemplars); this one is unchanged."""
+        manifest = dict(self.manifest, extra_rows=len(codes))
+        return HSIndex(self.codes + list(codes), self.kinds.tolist() + list(kinds),
+                       np.vstack([self.vectors, vectors]), model_id=self.model_id, manifest=manifest)
+
     # -- persistence ---------------------------------------------------------------------
     @classmethod
     def build(cls, embedder: EmbeddingModel, catalogue: HSCatalogue, *,
