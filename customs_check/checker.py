@@ -37,12 +37,17 @@ _CATEGORY_WEIGHT = 0.25
 _TOP_K = 5
 
 
+# Field names as the batch columns call them, so a row error names the column to fix.
+_COLUMN_PREFIX = {"Listing": "listing_", "Declaration": "declared_"}
+
+
 def format_validation_error(exc: ValidationError) -> str:
     """One line per field, the way a user wants to read it."""
+    prefix = _COLUMN_PREFIX.get(exc.title, "")
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "value"
-        parts.append(f"{loc}: {err['msg']}")
+        parts.append(f"{prefix}{loc}: {err['msg']}")
     return "; ".join(parts)
 
 
@@ -341,7 +346,17 @@ class Checker:
                     reasons.insert(0, f"watchlist {lhits[0].category}: the listing is {lhits[0].label} ({ev}) "
                                       f"and the declaration says so ({', '.join(declared[0].evidence[:2])}); "
                                       "controlled goods: check the import permit")
-                    severity = max(severity, Severity.MEDIUM, key=lambda s: s.rank)
+                    family_codes = [c for cat in self.watchlist.categories.values() if cat.family == family
+                                    for c in cat.hs6]
+                    if code is None or any(c.startswith(code.international) for c in family_codes):
+                        # Goods and code both declared as what they are: a watchlist hit, not a
+                        # mismatch, whatever the nearest headings say (8479.89 "machines n.e.c."
+                        # is rarely the nearest text to a tablet press).
+                        mismatch = False
+                        score = min(score, cfg.mismatch_threshold - 0.01)
+                        severity = Severity.MEDIUM
+                    else:
+                        severity = max(severity, Severity.MEDIUM, key=lambda s: s.rank)
                 else:
                     mismatch = True
                     score = max(score, 0.97)

@@ -116,22 +116,32 @@ class HSIndex:
         widest = 1 if levels == (6,) else 8
         n_rows = min(len(self), max(64, top_k * _ROWS_PER_CODE * widest))
         scores, rows = self._faiss.search(queries, n_rows)
-        codes = self.codes
         out = []
-        for q_scores, q_rows in zip(scores, rows, strict=True):
-            best: dict[int, dict[str, float]] = {lv: {} for lv in levels}
-            for s, r in zip(q_scores.tolist(), q_rows.tolist(), strict=True):
-                if r < 0:
-                    break
-                code = codes[r]
-                for lv in levels:
-                    found = best[lv]
-                    if len(found) < top_k:
-                        found.setdefault(code[:lv], s)  # rows come best first
-                if all(len(best[lv]) >= top_k for lv in levels):
-                    break
+        for qi, (q_scores, q_rows) in enumerate(zip(scores, rows, strict=True)):
+            best = self._fold(q_scores, q_rows, top_k, levels)
+            if n_rows < len(self) and any(len(best[lv]) < top_k for lv in levels):
+                # The rows fetched belong to fewer than top_k codes (one chapter can own
+                # hundreds of rows): rank every row for this query.
+                all_scores, all_rows = self._faiss.search(queries[qi : qi + 1], len(self))
+                best = self._fold(all_scores[0], all_rows[0], top_k, levels)
             out.append({lv: [SearchHit(c, float(v)) for c, v in best[lv].items()] for lv in levels})
         return out
+
+    def _fold(self, q_scores: np.ndarray, q_rows: np.ndarray, top_k: int,
+              levels: tuple[int, ...]) -> dict[int, dict[str, float]]:
+        codes = self.codes
+        best: dict[int, dict[str, float]] = {lv: {} for lv in levels}
+        for s, r in zip(q_scores.tolist(), q_rows.tolist(), strict=True):
+            if r < 0:
+                break
+            code = codes[r]
+            for lv in levels:
+                found = best[lv]
+                if len(found) < top_k:
+                    found.setdefault(code[:lv], s)  # rows come best first
+            if all(len(best[lv]) >= top_k for lv in levels):
+                break
+        return best
 
     def code_score(self, query: np.ndarray, code: str) -> float | None:
         """Best cosine between ``query`` and the rows of an HS2/HS4/HS6 code; None if the

@@ -20,7 +20,7 @@ MAX_TEXT_CHARS = 1000
 # An oversize field is cut before regexes run on it, so a 200 KB blob costs nothing.
 _HARD_CAP = 20_000
 
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]{0,2000}>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[A-Za-z/!?][^>]{0,2000}>", re.IGNORECASE | re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 _SPACE = re.compile(r"\s+")
 

@@ -81,6 +81,9 @@ def parse_hs_code(text: str | int) -> HSCode:
     """
     if isinstance(text, bool) or not isinstance(text, str | int):
         raise InvalidHSCodeError(f"HS code must be a string, got {type(text).__name__}")
+    if isinstance(text, int) and not 0 < text < 10**10:
+        # Checked before str(): a huge int would be slow, or refused, to convert.
+        raise InvalidHSCodeError("HS code as a number must be positive with at most 10 digits")
     raw = str(text).strip()
     if not raw:
         raise InvalidHSCodeError("HS code is empty")

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+from customs_check.embeddings import HashingEmbedder, MemoryCache
 
 from customs_check.checker import Checker
-from customs_check.embeddings import HashingEmbedder, MemoryCache
 
 INPUT_COLUMNS = (
     "shipment_id",

@@ -1,0 +1,420 @@
+"""The Checker end to end on the fake embedder, vagueness and text hygiene."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from customs_check.embeddings import HashingEmbedder, MemoryCache
+
+from customs_check.checker import Checker, listing_texts
+from customs_check.errors import InvalidInputError
+from customs_check.models import CheckResult, Declaration, Listing, Severity, Shipment
+from customs_check.scoring import is_vague
+from customs_check.text import MAX_TEXT_CHARS, clean_text
+
+
+def shipment(
+    title: str,
+    description: str | None = None,
+    code: str | None = None,
+    *,
+    category: str | None = None,
+    sid: str | None = None,
+) -> Shipment:
+    return Shipment(
+        shipment_id=sid,
+        listing=Listing(title=title, category=category),
+        declaration=Declaration(description=description, hs_code=code),
+    )
+
+
+def _consistent(result: CheckResult) -> None:
+    """Invariants of every verdict."""
+    assert result.error is None
+    assert result.mismatch is not None and result.severity is not None
+    assert 0.0 <= result.mismatch_score <= 1.0
+    assert result.reasons
+    assert (result.severity is Severity.NONE) == (not result.mismatch and result.watchlist is None)
+
+
+# -- watchlist verdicts -------------------------------------------------------------------
+def test_tablet_press_declared_as_linear_guide_rail(fake_checker: Checker) -> None:
+    r = fake_checker.check(shipment("TDP-5 pill press 5000 pills per hour", "LINEAR GUIDE RAIL", "8482.10"))
+    _consistent(r)
+    assert r.mismatch is True
+    assert r.severity is Severity.CRITICAL
+    assert r.watchlist == "tablet_press"
+    assert r.mismatch_score >= 0.97
+    assert r.declared_hs6 == "848210"
+    assert r.watchlist_hits[0].category == "tablet_press"
+    first = r.reasons[0]
+    assert first.startswith("watchlist tablet_press")
+    assert '"LINEAR GUIDE RAIL"' in first and "does not declare it" in first
+    assert 'pattern "TDP-5"' in first
+    assert r.flagged
+
+
+def test_tablet_press_declared_as_same_code_decoy(fake_checker: Checker) -> None:
+    # The right code (8479.89) with a decoy text is still concealment.
+    r = fake_checker.check(shipment("ZP17 rotary tablet press", "hydraulic shop press", "8479.89"))
+    assert r.mismatch is True
+    assert r.severity is Severity.CRITICAL
+    assert r.watchlist == "tablet_press"
+
+
+def test_tablet_press_declared_honestly(fake_checker: Checker) -> None:
+    r = fake_checker.check(shipment("TDP-5 pill press 5000 pills per hour", "tablet press machine", "8479.89"))
+    _consistent(r)
+    assert r.watchlist == "tablet_press"
+    assert r.mismatch is False
+    assert r.mismatch_score < fake_checker.config.mismatch_threshold
+    assert r.severity is Severity.MEDIUM
+    assert "the declaration says so" in r.reasons[0]
+    assert "import permit" in r.reasons[0]
+    assert not r.flagged
+
+
+def test_honest_text_with_a_foreign_code_is_not_cleared(fake_checker: Checker) -> None:
+    # The declaration names the goods, but the code is a bearing's: not cleared by the watchlist.
+    r = fake_checker.check(shipment("TDP-5 pill press 5000 pills per hour", "tablet press machine", "8482.10"))
+    assert r.watchlist == "tablet_press"
+    assert r.mismatch is True
+    assert r.severity.rank >= Severity.MEDIUM.rank
+
+
+def test_precursor_by_cas_declared_as_dog_food(fake_checker: Checker) -> None:
+    r = fake_checker.check(shipment("white crystalline powder CAS 40064-34-4 99%", "dog food", "2309.10"))
+    _consistent(r)
+    assert r.mismatch is True
+    assert r.severity is Severity.CRITICAL
+    assert r.watchlist == "drug_precursor"
+    assert "CAS 40064-34-4" in r.reasons[0]
+    assert '"dog food"' in r.reasons[0]
+
+
+def test_precursor_without_any_declaration(fake_checker: Checker) -> None:
+    r = fake_checker.check(shipment("N-phenethyl-4-piperidone NPP powder"))
+    assert r.mismatch is True
+    assert r.severity is Severity.CRITICAL
+    assert '"(none)"' in r.reasons[0]
+
+
+def test_declaration_naming_watchlist_goods(fake_checker: Checker) -> None:
+    r = fake_checker.check(shipment("metal machine", "capsule filling machine"))
+    assert r.watchlist == "encapsulator"
+    assert r.reasons[0].startswith("watchlist encapsulator: the declaration names")
+    assert r.severity.rank >= Severity.MEDIUM.rank
+
+
+def test_lookalike_passes(fake_checker: Checker) -> None:
+    r = fake_checker.check(
+        shipment("linear guide rail with ball bearing carriage block", "linear guide rail", "8482.10")
+    )
+    assert r.watchlist is None
+    assert r.watchlist_hits == []
+    assert r.mismatch is False
+    assert r.severity is Severity.NONE
+
+
+# -- vague declarations -------------------------------------------------------------------
+def test_vague_parts(fake_checker: Checker) -> None:
+    r = fake_checker.check(shipment("Women's cotton t-shirt", "PARTS", category="Clothing > Tops"))
+    _consistent(r)
+    assert r.mismatch is True
+    assert r.severity.rank >= Severity.MEDIUM.rank
+    assert r.mismatch_score >= fake_checker.config.vague_score
+    assert any(reason.startswith("vague declaration") and '"PARTS"' in reason for reason in r.reasons)
+    assert any("no HS code declared" in reason for reason in r.reasons)
+
+
+def test_no_declaration_at_all_is_vague(fake_checker: Checker) -> None:
+    r = fake_checker.check(shipment("Women's cotton t-shirt"))
+    assert r.mismatch is True
+    assert r.severity.rank >= Severity.MEDIUM.rank
+    assert any("no description was declared" in reason for reason in r.reasons)
+    assert r.declared_text_hs6_top == []
+    assert r.signals["text_sim"] is None
+
+
+def test_wrong_chapter_is_a_mismatch(fake_checker: Checker) -> None:
+    r = fake_checker.check(shipment("Stainless steel water bottle", "Electronic integrated circuits", "8542.31.0000"))
+    _consistent(r)
+    assert r.mismatch is True
+    assert r.severity.rank >= Severity.HIGH.rank
+    assert r.declared_hs6 == "854231"
+    assert any("chapter 85" in reason for reason in r.reasons)
+
+
+def test_result_carries_candidates_and_signals(fake_checker: Checker) -> None:
+    r = fake_checker.check(
+        shipment(
+            "TWS Bluetooth earbuds wireless earphones",
+            "Wireless earphones",
+            "8518.30",
+            category="Electronics > Earphones",
+            sid="X1",
+        )
+    )
+    assert r.shipment_id == "X1"
+    assert 1 <= len(r.listing_hs6_top) <= 5
+    assert all(len(c.code) == 6 and c.level == 6 and c.description for c in r.listing_hs6_top)
+    scores = [c.score for c in r.listing_hs6_top]
+    assert scores == sorted(scores, reverse=True)
+    assert r.declared_text_hs6_top
+    assert set(r.signals) == set(fake_checker.config.weights)
+    assert r.signals["text_sim"] is not None and r.signals["code_gap2"] is not None
+
+
+# -- batches and invalid rows -------------------------------------------------------------
+def test_check_many_one_result_per_row_in_order(fake_checker: Checker, shipments_rows: list[dict]) -> None:
+    results = fake_checker.check_many(shipments_rows)
+    assert [r.shipment_id for r in results] == [row["shipment_id"] for row in shipments_rows]
+    by_id = {r.shipment_id: r for r in results}
+    for sid in ("S5", "S6"):
+        bad = by_id[sid]
+        assert bad.error
+        assert bad.mismatch is None and bad.severity is None and bad.mismatch_score is None
+        assert bad.reasons == [] and bad.listing_hs6_top == []
+    assert "title" in by_id["S5"].error
+    assert "4419.AB" in by_id["S6"].error
+    for sid in ("S1", "S2", "S3", "S4", "S7"):
+        _consistent(by_id[sid])
+    assert by_id["S2"].watchlist == "tablet_press" and by_id["S2"].severity is Severity.CRITICAL
+    assert any("vague" in reason for reason in by_id["S3"].reasons)
+    assert by_id["S4"].mismatch is True
+    # Identical rows get identical verdicts.
+    assert by_id["S1"].model_dump(exclude={"shipment_id"}) == by_id["S7"].model_dump(exclude={"shipment_id"})
+
+
+def test_check_many_mixes_shipments_and_dicts(fake_checker: Checker) -> None:
+    items = [
+        shipment("cotton t-shirt", "t-shirt", sid="a"),
+        {"shipment_id": 7, "listing_title": None},
+        {"shipment_id": "c", "listing_title": "cotton t-shirt", "declared_hs_code": "9999.11"},
+        {"shipment_id": "d", "listing_title": "cotton t-shirt", "declared_hs_code": 610910},
+    ]
+    results = fake_checker.check_many(items)
+    assert [r.shipment_id for r in results] == ["a", "7", "c", "d"]
+    assert results[0].error is None and results[3].error is None
+    assert results[3].declared_hs6 == "610910"
+    assert results[1].error and "title" in results[1].error
+    assert results[2].error and "9999.11" in results[2].error
+    assert fake_checker.check_many([]) == []
+
+
+@pytest.mark.parametrize(
+    ("item", "fragment"),
+    [
+        ({"listing_title": ""}, "title"),
+        ({"listing_title": "   "}, "title"),
+        ({"listing_title": "<b></b>\x00"}, "empty after removing markup"),
+        ({"listing_title": "mug", "declared_hs_code": "4419.AB"}, "4419.AB"),
+        ({"listing_title": "mug", "declared_hs_code": "9999.11"}, "subheading 9999.11"),
+        (shipment("mug", "mug", "8471.20"), "subheading 8471.20"),
+    ],
+)
+def test_check_raises_for_invalid_shipments(fake_checker: Checker, item, fragment: str) -> None:
+    with pytest.raises(InvalidInputError, match=fragment):
+        fake_checker.check(item)
+
+
+def test_results_identical_from_eight_threads(fake_checker: Checker, shipments_rows: list[dict]) -> None:
+    items = [
+        *shipments_rows,
+        *(
+            shipment(t, d, c, sid=f"T{i}")
+            for i, (t, d, c) in enumerate(
+                [
+                    ("TDP-5 pill press", "linear guide rail", "8482.10"),
+                    ("NJP-200 capsule filler", "capsule filling machine", "8422.30"),
+                    ("leather wallet for men", "wallet", "4202.31"),
+                    ("ceramic coffee mug 350 ml", "mug", None),
+                    ("LED desk lamp with USB charger", "lamp", "9405.21"),
+                    ("kids plastic toy car", "toys", "9503.00"),
+                ]
+            )
+        ),
+    ]
+    serial = [r.model_dump() for r in fake_checker.check_many(items)]
+    # A fresh embedder and cache, so the threads race on embedding, not just on cache reads.
+    checker = Checker(
+        HashingEmbedder(cache=MemoryCache()),
+        index=fake_checker.index,
+        catalogue=fake_checker.catalogue,
+        home=fake_checker.home,
+    )
+
+    def run(k: int) -> list[dict]:
+        rotated = items[k:] + items[:k]  # different orders, different batches
+        results = checker.check_many(rotated)
+        return [r.model_dump() for r in results[len(items) - k :] + results[: len(items) - k]]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        threaded = list(pool.map(run, range(8)))
+    for got in threaded:
+        assert got == serial
+    # One shipment at a time from many threads, too.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        singles = list(pool.map(lambda it: checker.check_many([it])[0].model_dump(), items))
+    assert singles == serial
+
+
+def test_checker_refuses_an_index_of_another_model(fake_checker: Checker) -> None:
+    with pytest.raises(InvalidInputError, match="index was built with"):
+        Checker(HashingEmbedder(dimensions=64), index=fake_checker.index, catalogue=fake_checker.catalogue)
+
+
+# -- classify -----------------------------------------------------------------------------
+@pytest.mark.parametrize("top_k", [1, 3, 5, 12])
+def test_classify_top_k_sorted(fake_checker: Checker, top_k: int) -> None:
+    cands = fake_checker.classify("women's cotton t-shirt", top_k=top_k)
+    assert len(cands) == top_k
+    assert len({c.code for c in cands}) == top_k
+    scores = [c.score for c in cands]
+    assert scores == sorted(scores, reverse=True)
+    assert all(c.level == 6 and len(c.code) == 6 and c.code in fake_checker.catalogue for c in cands)
+    assert all(c.description for c in cands)
+
+
+def test_classify_levels(fake_checker: Checker) -> None:
+    six = fake_checker.classify("stainless steel wire", top_k=3, level=6)
+    four = fake_checker.classify("stainless steel wire", top_k=3, level=4)
+    two = fake_checker.classify("stainless steel wire", top_k=3, level=2)
+    assert [len(c.code) for c in four] == [4, 4, 4] and [c.level for c in four] == [4, 4, 4]
+    assert [len(c.code) for c in two] == [2, 2, 2]
+    # The best code at every level is the prefix of the best subheading.
+    assert four[0].code == six[0].code[:4] and two[0].code == six[0].code[:2]
+    assert four[0].score == pytest.approx(six[0].score, abs=1e-4)
+    assert all(c.description for c in two)
+    assert two[0].description == fake_checker.catalogue.get(two[0].code).description
+
+
+def test_classify_a_listing_and_many(fake_checker: Checker) -> None:
+    listing = Listing(title="cotton t-shirt", category="Clothing > Tops", attributes="Material: Cotton")
+    many = fake_checker.classify_many(["cotton t-shirt", listing, "ball bearing"], top_k=2)
+    assert len(many) == 3 and all(len(c) == 2 for c in many)
+    assert many[1] == fake_checker.classify(listing, top_k=2)
+    assert many[0] == fake_checker.classify("cotton t-shirt", top_k=2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"top_k": 0}, "top_k"),
+        ({"top_k": -1}, "top_k"),
+        ({"top_k": 101}, "top_k"),
+        ({"level": 3}, "level"),
+        ({"level": 8}, "level"),
+    ],
+)
+def test_classify_rejects_bad_arguments(fake_checker: Checker, kwargs: dict, fragment: str) -> None:
+    with pytest.raises(InvalidInputError, match=fragment):
+        fake_checker.classify("cotton t-shirt", **kwargs)
+
+
+# -- is_vague -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("HGR20-1000", "part number"),
+        ("SKU12345", "part number"),
+        ("A123 B-456", "part number"),
+        ("6204-2RS", "part number"),
+        ("SPARE PARTS", "does not say"),
+        ("parts", "does not say"),
+        ("gift", "does not say"),
+        ("Gifts for friends", None),
+        ("sample - no commercial value", "does not say"),
+        ("Accessories", "does not say"),
+        ("auto parts", "does not say"),
+        ("assorted goods, 3 pcs", "does not say"),
+        ("machine parts", "does not say"),
+        ("", "no description"),
+        ("   ", "no description"),
+        (None, "no description"),
+        ("!!! ???", "no words"),
+        ("cotton t-shirt", None),
+        ("linear guide rail", None),
+        ("wireless earphones", None),
+        ("tablet press parts", None),
+        ("ball bearing 6204", None),
+        ("plastic toy car", None),
+        ("new machine", None),
+    ],
+)
+def test_is_vague(text: str | None, why: str | None) -> None:
+    reason = is_vague(text)
+    if why is None:
+        assert reason is None
+    else:
+        assert reason is not None and why in reason
+
+
+# -- clean_text ---------------------------------------------------------------------------
+def test_clean_text_strips_markup() -> None:
+    c = clean_text("<b>TDP-5</b> pill <i>press</i><script>alert('x')</script><style>p{}</style>")
+    assert c.text == "TDP-5 pill press"
+    assert c.had_markup and not c.truncated
+    assert clean_text("Fish &amp; Chips &lt;3").text == "Fish & Chips <3"
+    # A "<" that opens no tag is text, not markup.
+    assert clean_text("a < b and c > d").text == "a < b and c > d"
+    assert clean_text("resistor pack <1% tolerance >500 pcs").text == "resistor pack <1% tolerance >500 pcs"
+    assert clean_text("pill <!-- x --> press <br/>die</p>").text == "pill press die"
+
+
+def test_clean_text_control_chars_and_spaces() -> None:
+    c = clean_text("pill\x00press\x07 \u200b\ufeffdie\u202e\n\n\tmold  ")
+    assert c.text == "pill press die mold"
+    assert clean_text("\x00\x01\x02").text == ""
+    assert clean_text(None).text == "" and not clean_text(None).truncated
+
+
+def test_clean_text_nfkc() -> None:
+    assert clean_text("ＴＤＰ－５ ｐｉｌｌ ｐｒｅｓｓ").text == "TDP-5 pill press"
+    assert clean_text("ﬁlter ①").text == "filter 1"
+    assert clean_text("cafe\u0301").text == "café"
+
+
+def test_clean_text_truncates_at_a_word_boundary() -> None:
+    words = " ".join(f"word{i}" for i in range(400))
+    c = clean_text(words)
+    assert c.truncated
+    assert len(c.text) <= MAX_TEXT_CHARS
+    assert words.startswith(c.text)
+    assert words[len(c.text)] == " "  # cut between words
+    assert len(c.text) > MAX_TEXT_CHARS - 20
+    short = clean_text("a b c", max_chars=3)
+    assert short.text == "a b" and short.truncated
+    # A single overlong word is cut hard rather than dropped.
+    assert clean_text("x" * 1500).text == "x" * MAX_TEXT_CHARS
+
+
+def test_clean_text_of_200_kb_is_fast() -> None:
+    blob = ("<div>pill press " + "a" * 50 + " &amp; </div>\x00") * 3000
+    assert len(blob) > 200_000
+    start = time.perf_counter()
+    c = clean_text(blob)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 0.5
+    assert c.truncated
+    assert len(c.text) <= MAX_TEXT_CHARS
+    assert "<" not in c.text and "\x00" not in c.text
+    unclosed = "<" + "a" * 200_000
+    start = time.perf_counter()
+    clean_text(unclosed)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_listing_texts_uses_material_and_category() -> None:
+    listing = Listing(
+        title="<b>Ring</b> for women",
+        category="Jewelry > Rings",
+        attributes="Material: Zinc alloy; Color: gold; Item Type: Rings; Brand: none",
+    )
+    title, category, truncated = listing_texts(listing)
+    assert title == "Ring for women (Zinc alloy, Rings)"
+    assert category == "Jewelry > Rings"
+    assert not truncated
+    assert listing_texts(Listing(title="x" * 5000))[2] is True
