@@ -52,7 +52,7 @@ def make_pools(n_listings: int, n_decls: int, seed: int) -> tuple[list[tuple[str
     for i in range(n_listings):
         k = rng.randrange(len(_THINGS))
         thing, cat, _, _ = _THINGS[k]
-        words = rng.sample(_ADJ, 3) + [thing] + rng.sample(_SUFFIX, 3) + [f"model {i}"]
+        words = [*rng.sample(_ADJ, 3), thing, *rng.sample(_SUFFIX, 3), f"model {i}"]
         listings.append((" ".join(words), cat, k))
     decls = []
     for i in range(n_decls):
