@@ -75,7 +75,6 @@ class _TextView:
     vec: np.ndarray
     hs6: list[SearchHit]
     hs4: list[SearchHit]
-    hs2: list[SearchHit]
     watch: list[WatchlistHit]
     candidates: list[HSCandidate] | None = None
     code_scores: dict[str, float | None] = field(default_factory=dict)
@@ -163,7 +162,7 @@ class Checker:
                 codes.append(parsed.hs6)
         if texts:
             vectors = self.embedder.embed(texts)
-            self.index = self.index.with_rows(codes, ["exemplar"] * len(codes), vectors)
+            self.index = self.index.with_rows(codes, ["exemplar"] * len(codes), vectors, texts=texts)
         if skipped:
             print(f"customs-check: {skipped} exemplar row(s) skipped (no text, or no valid 6-digit code)",
                   file=sys.stderr)
@@ -209,7 +208,10 @@ class Checker:
             titles.append(t)
             cats.append(c)
         vecs = self._listing_vectors(titles, cats)
-        return [self._candidates(h) for h in self.index.search(vecs, top_k=top_k, level=level)]
+        search_texts = [f"{t} {c or ''}" for t, c in zip(titles, cats, strict=True)]
+        hits = self.index.search_levels(vecs, top_k=top_k, levels=(level,), texts=search_texts,
+                                        lexical_weight=self.config.lexical_weight)
+        return [self._candidates(h[level]) for h in hits]
 
     # -- checking ------------------------------------------------------------------------
     def check(self, shipment: Shipment | dict[str, Any]) -> CheckResult:
@@ -274,13 +276,14 @@ class Checker:
             view.candidates = self._candidates(view.hs6)
         return view.candidates
 
-    def _views(self, vectors: np.ndarray, watch_texts: list[str]) -> list[_TextView]:
+    def _views(self, vectors: np.ndarray, search_texts: list[str], watch_texts: list[str]) -> list[_TextView]:
         cfg = self.config
-        hits = self.index.search_levels(vectors, top_k=_TOP_K, levels=(6, 4, 2))
+        hits = self.index.search_levels(vectors, top_k=_TOP_K, levels=(6, 4), texts=search_texts,
+                                        lexical_weight=cfg.lexical_weight)
         watch = self.watchlist.match(watch_texts, vectors, self.embedder,
                                      min_similarity=cfg.watchlist_min_similarity,
                                      min_margin=cfg.watchlist_min_margin)
-        return [_TextView(v, h[6], h[4], h[2], w) for v, h, w in zip(vectors, hits, watch, strict=True)]
+        return [_TextView(v, h[6], h[4], w) for v, h, w in zip(vectors, hits, watch, strict=True)]
 
     def _check_prepared(self, items: list[_Prepared]) -> list[CheckResult]:
         # Everything about a text (its vector, HS candidates, watchlist hits) is computed
@@ -288,17 +291,20 @@ class Checker:
         cfg = self.config
         lkeys = list(dict.fromkeys((p.title, p.category, p.watch_text) for p in items))
         lvecs = self._listing_vectors([k[0] for k in lkeys], [k[1] for k in lkeys])
-        lviews = dict(zip(lkeys, self._views(lvecs, [k[2] for k in lkeys]), strict=True))
+        lviews = dict(zip(lkeys, self._views(lvecs, [f"{k[0]} {k[1] or ''}" for k in lkeys], [k[2] for k in lkeys]),
+                          strict=True))
         dkeys = list(dict.fromkeys(p.declared_text for p in items if p.declared_text))
         dvecs = self.embedder.embed(dkeys) if dkeys else np.zeros((0, self.embedder.dimensions), np.float32)
-        dviews = dict(zip(dkeys, self._views(dvecs, dkeys), strict=True)) if dkeys else {}
+        dviews = dict(zip(dkeys, self._views(dvecs, dkeys, dkeys), strict=True)) if dkeys else {}
 
         results = []
         for p in items:
             lview = lviews[(p.title, p.category, p.watch_text)]
             dview = dviews.get(p.declared_text)
             lv = lview.vec
-            top = lview.hs6[0].score if lview.hs6 else 0.0
+            # Signals compare cosines only: the lexical bonus ranks candidates but has no
+            # counterpart for an arbitrary declared code.
+            top = max((h.dense or h.score) for h in lview.hs6) if lview.hs6 else 0.0
             code = p.declared_code
             signals: dict[str, float | None] = dict.fromkeys(cfg.weights)
             reasons: list[str] = []
@@ -310,7 +316,7 @@ class Checker:
             if dview is not None:
                 dv = dview.vec
                 signals["text_sim"] = float(lv @ dv)
-                d_top4 = dview.hs4[0].score if dview.hs4 else 0.0
+                d_top4 = max((h.dense or h.score) for h in dview.hs4) if dview.hs4 else 0.0
                 fit = max((self._code_score(dview, h.code) or 0.0) for h in lview.hs4[:3])
                 signals["decl_gap4"] = max(0.0, d_top4 - fit)
                 if code is not None:
@@ -323,7 +329,7 @@ class Checker:
                 score = max(score, cfg.vague_score)
                 reasons.append(f"vague declaration: {vague}")
             mismatch = score >= cfg.mismatch_threshold
-            listing_chapters = [h.code for h in lview.hs2[:3]]
+            listing_chapters = list(dict.fromkeys(h.code[:2] for h in lview.hs4))
             chapter_diverges = code is not None and code.hs2 not in listing_chapters
             severity = severity_for(score, mismatch=mismatch, chapter_diverges=chapter_diverges and mismatch,
                                     config=cfg)

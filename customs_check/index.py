@@ -33,19 +33,26 @@ from customs_check.embeddings.base import EmbeddingModel, ProgressCallback
 from customs_check.errors import IndexIntegrityError
 from customs_check.hs_codes.catalogue import HSCatalogue
 from customs_check.hs_codes.texts import RECIPE_VERSION, IndexText, index_texts, recipe_hash
+from customs_check.lexical import LexicalIndex
 
 __all__ = ["FORMAT_VERSION", "HSIndex", "SearchHit"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # How many index rows FAISS returns before they are folded into codes: several rows vote
 # for one code, so top-k codes need more than k rows.
 _ROWS_PER_CODE = 4
+# Codes that BM25 adds to the dense candidates of one query.
+_LEXICAL_CANDIDATES = 20
 
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
+    """A code and its score: the best cosine among its rows, plus (in hybrid search) the
+    lexical weight times its scaled BM25 score; ``dense`` is the cosine part alone."""
+
     code: str
     score: float
+    dense: float | None = None
 
 
 def _sha256_file(path: Path) -> str:
@@ -78,9 +85,12 @@ class HSIndex:
     """Rows of (HS6 code, kind, vector), searchable by code."""
 
     def __init__(self, codes: Sequence[str], kinds: Sequence[str], vectors: np.ndarray, *,
-                 model_id: str, manifest: dict[str, Any] | None = None) -> None:
+                 model_id: str, manifest: dict[str, Any] | None = None,
+                 texts: Sequence[str] | None = None) -> None:
         if len(codes) != vectors.shape[0] or len(kinds) != len(codes):
             raise ValueError("codes, kinds and vectors must have one row each")
+        if texts is not None and len(texts) != len(codes):
+            raise ValueError("texts must have one row per code")
         import faiss  # lazy: faiss costs start-up time that `--help` must not pay
 
         self.model_id = model_id
@@ -89,6 +99,8 @@ class HSIndex:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.dimensions = int(vectors.shape[1])
         self.manifest = manifest or {}
+        self.texts = list(texts) if texts is not None else None
+        self._lexical: LexicalIndex | None = None
         self._faiss = faiss.IndexFlatIP(self.dimensions)
         self._faiss.add(self.vectors)
         # Rows of each HS6, HS4 and HS2 code, for scoring a declared code directly.
@@ -109,28 +121,77 @@ class HSIndex:
         is the best cosine among its rows."""
         return [by_level[level] for by_level in self.search_levels(queries, top_k=top_k, levels=(level,))]
 
-    def search_levels(self, queries: np.ndarray, top_k: int = 5,
-                      levels: tuple[int, ...] = (6, 4, 2)) -> list[dict[int, list[SearchHit]]]:
-        """One FAISS search per query, folded into the top codes at several levels."""
+    def search_levels(self, queries: np.ndarray, top_k: int = 5, levels: tuple[int, ...] = (6, 4, 2),
+                      texts: Sequence[str] | None = None,
+                      lexical_weight: float = 0.1) -> list[dict[int, list[SearchHit]]]:
+        """One FAISS search per query, folded into the top codes at several levels.
+
+        With ``texts`` (the queries' own texts) and an index that keeps its texts, the
+        search is hybrid: codes found by BM25 join the candidates and every candidate's
+        score gains ``lexical_weight`` times its scaled BM25 score."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        hybrid = texts is not None and self.texts is not None and lexical_weight > 0
+        if texts is not None and len(texts) != len(queries):
+            raise ValueError("texts must have one entry per query")
         widest = 1 if levels == (6,) else 8
         n_rows = min(len(self), max(64, top_k * _ROWS_PER_CODE * widest))
         scores, rows = self._faiss.search(queries, n_rows)
         out = []
         for qi, (q_scores, q_rows) in enumerate(zip(scores, rows, strict=True)):
-            best = self._fold(q_scores, q_rows, top_k, levels)
+            if hybrid:
+                assert texts is not None
+                best = self._fold_hybrid(queries[qi], q_scores, q_rows, texts[qi], top_k, levels, lexical_weight)
+            else:
+                best = self._fold(q_scores, q_rows, top_k, levels)
             if n_rows < len(self) and any(len(best[lv]) < top_k for lv in levels):
                 # The rows fetched belong to fewer than top_k codes (one chapter can own
                 # hundreds of rows): rank every row for this query.
                 all_scores, all_rows = self._faiss.search(queries[qi : qi + 1], len(self))
-                best = self._fold(all_scores[0], all_rows[0], top_k, levels)
-            out.append({lv: [SearchHit(c, float(v)) for c, v in best[lv].items()] for lv in levels})
+                if hybrid:
+                    assert texts is not None
+                    best = self._fold_hybrid(queries[qi], all_scores[0], all_rows[0], texts[qi], top_k, levels,
+                                             lexical_weight)
+                else:
+                    best = self._fold(all_scores[0], all_rows[0], top_k, levels)
+            out.append({lv: [SearchHit(c, float(v[0]), float(v[1])) for c, v in best[lv].items()]
+                        for lv in levels})
         return out
 
+    @property
+    def lexical(self) -> LexicalIndex | None:
+        if self._lexical is None and self.texts is not None:
+            self._lexical = LexicalIndex(self.codes, self.texts)
+        return self._lexical
+
+    def _fold_hybrid(self, query: np.ndarray, q_scores: np.ndarray, q_rows: np.ndarray, text: str, top_k: int,
+                     levels: tuple[int, ...], weight: float) -> dict[int, dict[str, tuple[float, float]]]:
+        lexical = self.lexical
+        assert lexical is not None
+        dense: dict[str, float] = {}
+        for s, r in zip(q_scores.tolist(), q_rows.tolist(), strict=True):
+            if r >= 0:
+                dense.setdefault(self.codes[r], s)
+        bm25 = lexical.scores(text)
+        if bm25.any():
+            for i in np.argsort(-bm25)[:_LEXICAL_CANDIDATES]:
+                code = lexical.codes[i]
+                if code not in dense and bm25[i] > 0:
+                    dense[code] = float(np.max(self.vectors[self._rows[code]] @ query))
+        ranked = sorted(
+            ((s + weight * float(bm25[lexical.code_id(c)]), s, c) for c, s in dense.items()), reverse=True
+        )
+        best: dict[int, dict[str, tuple[float, float]]] = {lv: {} for lv in levels}
+        for score, s, code in ranked:
+            for lv in levels:
+                found = best[lv]
+                if len(found) < top_k:
+                    found.setdefault(code[:lv], (score, s))
+        return best
+
     def _fold(self, q_scores: np.ndarray, q_rows: np.ndarray, top_k: int,
-              levels: tuple[int, ...]) -> dict[int, dict[str, float]]:
+              levels: tuple[int, ...]) -> dict[int, dict[str, tuple[float, float]]]:
         codes = self.codes
-        best: dict[int, dict[str, float]] = {lv: {} for lv in levels}
+        best: dict[int, dict[str, tuple[float, float]]] = {lv: {} for lv in levels}
         for s, r in zip(q_scores.tolist(), q_rows.tolist(), strict=True):
             if r < 0:
                 break
@@ -138,7 +199,7 @@ class HSIndex:
             for lv in levels:
                 found = best[lv]
                 if len(found) < top_k:
-                    found.setdefault(code[:lv], s)  # rows come best first
+                    found.setdefault(code[:lv], (s, s))  # rows come best first
             if all(len(best[lv]) >= top_k for lv in levels):
                 break
         return best
@@ -151,11 +212,14 @@ class HSIndex:
             return None
         return float(np.max(self.vectors[rows] @ query))
 
-    def with_rows(self, codes: Sequence[str], kinds: Sequence[str], vectors: np.ndarray) -> HSIndex:
+    def with_rows(self, codes: Sequence[str], kinds: Sequence[str], vectors: np.ndarray,
+                  texts: Sequence[str] | None = None) -> HSIndex:
         """A new index with extra rows (a user's labelled exemplars); this one is unchanged."""
         manifest = dict(self.manifest, extra_rows=len(codes))
+        extra = list(texts) if texts is not None else [""] * len(codes)
+        texts = self.texts + extra if self.texts is not None else None
         return HSIndex(self.codes + list(codes), self.kinds.tolist() + list(kinds),
-                       np.vstack([self.vectors, vectors]), model_id=self.model_id, manifest=manifest)
+                       np.vstack([self.vectors, vectors]), model_id=self.model_id, manifest=manifest, texts=texts)
 
     # -- persistence ---------------------------------------------------------------------
     @classmethod
@@ -165,7 +229,7 @@ class HSIndex:
         vectors = embedder.embed([t.text for t in texts], progress=progress)
         manifest = _expected_manifest(embedder, catalogue, texts)
         return cls([t.code for t in texts], [t.kind for t in texts], vectors,
-                   model_id=embedder.model_id, manifest=manifest)
+                   model_id=embedder.model_id, manifest=manifest, texts=[t.text for t in texts])
 
     def save(self, folder: Path) -> None:
         """Write atomically: files go to temp names, the manifest is replaced last, so a
@@ -175,7 +239,7 @@ class HSIndex:
         with vec_tmp.open("wb") as fh:  # a file object: np.save would append ".npy" to a name
             np.save(fh, self.vectors, allow_pickle=False)
         codes_tmp = _tmp_path(folder, "codes.json")
-        codes_tmp.write_text(json.dumps({"codes": self.codes, "kinds": self.kinds.tolist()}))
+        codes_tmp.write_text(json.dumps({"codes": self.codes, "kinds": self.kinds.tolist(), "texts": self.texts}))
         manifest = dict(self.manifest)
         manifest.update(
             vectors_sha256=_sha256_file(vec_tmp),
@@ -214,7 +278,8 @@ class HSIndex:
             raise IndexIntegrityError(f"index files unreadable: {exc}") from exc
         if vectors.shape != (manifest["rows"], manifest["dimensions"]) or not np.isfinite(vectors).all():
             raise IndexIntegrityError("index vectors have the wrong shape or non-finite values")
-        return cls(meta["codes"], meta["kinds"], vectors, model_id=manifest["model_id"], manifest=manifest)
+        return cls(meta["codes"], meta["kinds"], vectors, model_id=manifest["model_id"], manifest=manifest,
+                   texts=meta.get("texts"))
 
     @classmethod
     def load_or_build(cls, embedder: EmbeddingModel, catalogue: HSCatalogue, home: Path, *,

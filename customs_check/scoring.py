@@ -83,6 +83,8 @@ class ScoringConfig:
             "text_code_gap4": 0.05,
         }
     )
+    # Weight of the scaled BM25 score added to the cosine when ranking HS candidates.
+    lexical_weight: float = 0.1
     mismatch_threshold: float = 0.5
     high_threshold: float = 0.85
     medium_threshold: float = 0.7
