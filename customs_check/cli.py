@@ -104,7 +104,8 @@ def format_verdict(result: Any) -> str:
     if result.listing_hs6_top:
         lines.append("  listing's likely codes:")
         for c in result.listing_hs6_top:
-            desc = c.description if len(c.description) <= 90 else c.description[:89] + "…"
+            desc = c.description.split(" > ")[-1]  # the subheading's own words; the heading is implied
+            desc = desc if len(desc) <= 90 else desc[:89] + "…"
             lines.append(f"    {c.code[:4]}.{c.code[4:]}  {c.score:.2f}  {desc}")
     return "\n".join(lines)
 

@@ -71,7 +71,15 @@ class WatchlistCategory:
         for m in _CAS.finditer(text):
             if m.group(0) in self.cas and valid_cas(m.group(0)):
                 evidence.append(f"CAS {m.group(0)}")
-        return list(dict.fromkeys(evidence))
+        # A phrase and a pattern often match the same words: report the words once.
+        seen: set[str] = set()
+        unique = []
+        for item in evidence:
+            words = item.split('"')[1].lower() if '"' in item else item
+            if words not in seen:
+                seen.add(words)
+                unique.append(item)
+        return unique
 
 
 class Watchlist:

@@ -62,6 +62,10 @@ class SentenceTransformerEmbedder(EmbeddingModel):
         super().__init__(cache)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        # Loading bars from transformers would mix into the CLI's own progress on stderr.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TRANSFORMERS_NO_TQDM", "1")
         self.batch_size = batch_size
         if name_or_path is None:
             path = default_model_path()
