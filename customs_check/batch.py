@@ -68,6 +68,7 @@ RESULT_SCHEMA: dict[str, Any] = {
     "watchlist": pl.String,
     "watchlist_evidence": pl.List(pl.String),
     "error": pl.String,
+    "error_kind": pl.String,
 }
 _ROW_ID = "__row"
 _STATE_VERSION = 1
@@ -85,6 +86,7 @@ def _result_row(r: CheckResult) -> dict[str, Any]:
         "watchlist": r.watchlist,
         "watchlist_evidence": [e for h in r.watchlist_hits for e in h.evidence] if r.error is None else None,
         "error": r.error,
+        "error_kind": r.error_kind,
     }
 
 
@@ -103,16 +105,17 @@ def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | N
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name))
     work = frame.with_row_index(_ROW_ID)
-    errors: dict[int, str] = {}
+    errors: dict[int, tuple[str, str]] = {}
     if BAD_LINE_COLUMN in work.columns:
         for idx, msg in work.filter(pl.col(BAD_LINE_COLUMN).is_not_null()).select(_ROW_ID, BAD_LINE_COLUMN).rows():
-            errors[idx] = msg
+            errors[idx] = (msg, "unparsable_row")
     if seen_ids is not None:
         for idx, sid in work.select(_ROW_ID, "shipment_id").rows():
             if sid is None or idx in errors:
                 continue
             if sid in seen_ids:
-                errors[idx] = f"shipment_id {sid!r} appears more than once in the input; only the first is checked"
+                errors[idx] = (f"shipment_id {sid!r} appears more than once in the input; only the first is checked",
+                               "duplicate_shipment_id")
             else:
                 seen_ids.add(sid)
     valid = work.filter(~pl.col(_ROW_ID).is_in(list(errors))) if errors else work
@@ -121,7 +124,7 @@ def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | N
     verdicts = pl.concat([distinct, results_frame(results)], how="horizontal")
     checked = valid.select(_ROW_ID, *CHECK_COLUMNS).join(verdicts, on=list(CHECK_COLUMNS), how="left",
                                                         nulls_equal=True)
-    failed = results_frame(CheckResult(error=msg) for msg in errors.values()).with_columns(
+    failed = results_frame(CheckResult(error=msg, error_kind=kind) for msg, kind in errors.values()).with_columns(
         pl.Series(_ROW_ID, list(errors), dtype=checked.schema[_ROW_ID])
     )
     merged = pl.concat([checked.select(_ROW_ID, *RESULT_SCHEMA), failed.select(_ROW_ID, *RESULT_SCHEMA)])
@@ -345,7 +348,7 @@ def _output_stats(part_files: list[Path]) -> dict[str, Any]:
     wl = lazy.filter(pl.col("watchlist").is_not_null()).group_by("watchlist").agg(pl.len()).collect().rows()
     kinds = (
         lazy.filter(pl.col("error").is_not_null())
-        .select(pl.col("error").str.extract(r"^([a-z_]+)", 1).fill_null("other").alias("kind"))
+        .select(pl.col("error_kind").fill_null("other").alias("kind"))
         .group_by("kind").agg(pl.len()).collect().rows()
     )
     flagged = lazy.select(pl.col("mismatch").fill_null(False).sum()).collect().item()

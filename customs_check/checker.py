@@ -35,6 +35,9 @@ __all__ = ["Checker", "format_validation_error", "listing_texts"]
 _TITLE_WEIGHT = 0.75
 _CATEGORY_WEIGHT = 0.25
 _TOP_K = 5
+# Past this a field is not a product text but a pasted page or an attack: the row is
+# rejected. Below it, long text is cut to the model's window with a note in the reasons.
+MAX_FIELD_CHARS = 100_000
 
 
 # Field names as the batch columns call them, so a row error names the column to fix.
@@ -232,7 +235,7 @@ class Checker:
             try:
                 prepared.append((i, self._prepare(item)))
             except CustomsCheckError as exc:
-                results[i] = CheckResult(shipment_id=_sid(item), error=str(exc))
+                results[i] = CheckResult(shipment_id=_sid(item), error=str(exc), error_kind=exc.kind)
         if prepared:
             for (i, _), res in zip(prepared, self._check_prepared([p for _, p in prepared]), strict=True):
                 results[i] = res
@@ -249,10 +252,20 @@ class Checker:
         try:
             shipment = item if isinstance(item, Shipment) else Shipment.from_row(item)
         except ValidationError as exc:
-            raise InvalidInputError(format_validation_error(exc)) from None
+            missing_title = any(e["loc"][:1] == ("title",) for e in exc.errors()) and exc.title == "Listing"
+            raise InvalidInputError(format_validation_error(exc),
+                                    kind="missing_title" if missing_title else None) from None
+        for column, value in (("listing_title", shipment.listing.title),
+                              ("listing_category", shipment.listing.category),
+                              ("listing_attributes", shipment.listing.attributes),
+                              ("declared_description", shipment.declaration.description)):
+            if value is not None and len(value) > MAX_FIELD_CHARS:
+                raise InvalidInputError(f"{column}: {len(value):,} characters, more than the {MAX_FIELD_CHARS:,} "
+                                        "a product text can plausibly have", kind="oversize_text")
         title, category, truncated = listing_texts(shipment.listing)
         if not title:
-            raise InvalidInputError("listing_title: is empty after removing markup and control characters")
+            raise InvalidInputError("listing_title: is empty after removing markup and control characters",
+                                    kind="missing_title")
         notes = []
         if truncated:
             notes.append("listing title was longer than the model reads and was truncated")

@@ -193,6 +193,9 @@ def batch(ctx: click.Context, input_path: Path, output: Path, overwrite: bool, c
     progress.done()
     sev = ", ".join(f"{k} {v:,}" for k, v in summary.by_severity.items())
     click.echo(f"{summary.rows:,} rows checked, {summary.flagged:,} flagged, {summary.errors:,} invalid ({sev})")
+    if summary.errors:
+        kinds = ", ".join(f"{k} {v:,}" for k, v in summary.manifest["errors_by_kind"].items())
+        click.echo(f"invalid rows by kind: {kinds} (see the error column)")
     click.echo(f"results:  {summary.output}")
     click.echo(f"manifest: {summary.manifest_path}")
     if summary.report_path:

@@ -25,11 +25,15 @@ class CustomsCheckError(Exception):
     """Base class. ``exit_code`` is what the CLI exits with when this reaches it."""
 
     exit_code = 2
+    # What a batch's manifest counts a row error as.
+    kind = "invalid_value"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, kind: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        if kind is not None:
+            self.kind = kind
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
@@ -46,10 +50,14 @@ class InvalidHSCodeError(InvalidInputError):
     """Raised when an HS code string is malformed: not digits after removing dots and
     spaces, an odd number of digits, or more than 10 digits."""
 
+    kind = "invalid_hs_code"
+
 
 class UnknownHSCodeError(InvalidInputError, LookupError):
     """Raised when a well-formed HS code is not in the HS 2022 nomenclature
     (for example ``9999.11`` or the retired ``8471.20``)."""
+
+    kind = "unknown_hs_code"
 
 
 class InputFileError(CustomsCheckError):

@@ -33,6 +33,9 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl
 # Rows whose JSON could not be parsed keep their text here, so they reach the output
 # as error rows instead of vanishing.
 BAD_LINE_COLUMN = "_unparsed_line"
+# Columns the checker reads; a JSON object or list in one of them makes the row invalid.
+_CHECKED_COLUMNS = ("listing_title", "listing_category", "listing_attributes", "declared_description",
+                    "declared_hs_code")
 
 
 def file_format(path: Path) -> str:
@@ -114,21 +117,25 @@ class InputSource:
         import pyarrow as pa
         import pyarrow.csv as pcsv
 
-        src = _utf8_stream(self.path, self.encoding)
-        reader = pcsv.open_csv(
-            src,
-            read_options=pcsv.ReadOptions(block_size=1 << 22, column_names=None),
-            convert_options=pcsv.ConvertOptions(
-                column_types={c: pa.string() for c in self.columns},
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-            ),
-            parse_options=pcsv.ParseOptions(newlines_in_values=True),
-        )
-        for batch in reader:
-            frame = pl.from_arrow(batch)
-            assert isinstance(frame, pl.DataFrame)
-            yield frame
+        src, tmp = _utf8_file(self.path, self.encoding)
+        try:
+            reader = pcsv.open_csv(
+                str(src),
+                read_options=pcsv.ReadOptions(block_size=1 << 22, column_names=None),
+                convert_options=pcsv.ConvertOptions(
+                    column_types={c: pa.string() for c in self.columns},
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                ),
+                parse_options=pcsv.ParseOptions(newlines_in_values=True),
+            )
+            for batch in reader:
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                yield frame
+        finally:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
 
     def _jsonl_frames(self) -> Iterator[pl.DataFrame]:
         rows: list[dict[str, Any]] = []
@@ -140,9 +147,12 @@ class InputSource:
                     obj = json.loads(line)
                     if not isinstance(obj, dict):
                         raise ValueError("not a JSON object")
+                    nested = [k for k in _CHECKED_COLUMNS if isinstance(obj.get(k), dict | list)]
+                    if nested:
+                        raise ValueError(f"column {nested[0]} holds a JSON {type(obj[nested[0]]).__name__}, not text")
                     rows.append({k: _as_text(v) for k, v in obj.items()})
                 except ValueError as exc:
-                    rows.append({BAD_LINE_COLUMN: f"line {lineno}: invalid JSON ({_short(exc)})"})
+                    rows.append({BAD_LINE_COLUMN: f"line {lineno}: invalid row ({_short(exc)})"})
                 if len(rows) >= 65_536:
                     yield _rows_frame(rows)
                     rows = []
@@ -171,44 +181,55 @@ def _short(exc: BaseException) -> str:
     return text[:200]
 
 
-def _decode_error(path: Path, exc: UnicodeDecodeError) -> InputFileError:
+def _decode_error(path: Path, exc: UnicodeDecodeError, offset: int = 0) -> InputFileError:
     return InputFileError(
-        f"{path}: bytes at position {exc.start} are not valid {exc.encoding}",
+        f"{path}: bytes at position {offset + exc.start} are not valid {exc.encoding}",
         hint="pass --encoding latin-1 (or the file's real encoding)",
     )
 
 
-def _utf8_stream(path: Path, encoding: str) -> Any:
-    """pyarrow reads only UTF-8: other encodings are transcoded on the fly; UTF-8 is
-    validated the same way so a bad byte gives one clear message."""
-    import io
+def _utf8_file(path: Path, encoding: str) -> tuple[Path, Path | None]:
+    """A UTF-8 file for pyarrow's CSV reader: ``path`` itself once it has been validated
+    as UTF-8, else a transcoded copy in a temp file (returned second, for the caller to
+    delete). Decoding is strict, so a bad byte gives one clear message before any row
+    is checked.
 
-    raw = path.open("rb")
-    if codecs.lookup(encoding).name == "utf-8":
-        # Strict decoding catches bad bytes that pyarrow would otherwise pass through.
-        reader = codecs.getreader("utf-8-sig")(raw, errors="strict")
-    else:
-        reader = codecs.getreader(encoding)(raw, errors="strict")
-
-    class _Encoded(io.RawIOBase):
-        def __init__(self) -> None:
-            self._pending = b""
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, b: Any) -> int:
-            while len(self._pending) < len(b):
-                text = reader.read(1 << 20)
-                if not text:
-                    break
-                self._pending += text.encode("utf-8")
-            n = min(len(b), len(self._pending))
-            b[:n] = self._pending[:n]
-            self._pending = self._pending[n:]
-            return n
-
-    return io.BufferedReader(_Encoded(), buffer_size=1 << 20)
+    pyarrow gets a file path, never a Python file object: its reader threads would then
+    call back into Python and, if still running when the interpreter exits, abort the
+    process ("terminate called without an active exception", exit 134) now and then."""
+    is_utf8 = codecs.lookup(encoding).name == "utf-8"
+    decoder = codecs.getincrementaldecoder("utf-8" if is_utf8 else encoding)(errors="strict")
+    out = None
+    tmp: Path | None = None
+    if not is_utf8:
+        fd, name = tempfile.mkstemp(prefix="customs-check-", suffix=".csv")
+        out, tmp = os.fdopen(fd, "wb"), Path(name)
+    offset = 0
+    try:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                pending = len(decoder.getstate()[0])
+                try:
+                    text = decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    raise _decode_error(path, exc, offset - pending) from None
+                if out is not None:
+                    out.write(text.encode("utf-8"))
+                offset += len(block)
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as exc:
+                raise _decode_error(path, exc, offset - pending) from None
+    except BaseException:
+        if out is not None:
+            out.close()
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise
+    if out is not None:
+        out.close()
+    return (tmp if tmp is not None else path), tmp
 
 
 def open_input(path: str | Path, *, encoding: str = "utf-8") -> InputSource:

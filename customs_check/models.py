@@ -132,6 +132,10 @@ class CheckResult(BaseModel):
     watchlist_hits: list[WatchlistHit] = Field(default_factory=list)
     signals: dict[str, float | None] = Field(default_factory=dict)
     error: str | None = None
+    error_kind: str | None = Field(
+        None, description="invalid_hs_code, unknown_hs_code, missing_title, oversize_text, invalid_value, "
+        "duplicate_shipment_id or unparsable_row"
+    )
 
     @property
     def flagged(self) -> bool:
