@@ -110,8 +110,24 @@ def evaluate(data_dir: Path, model: str) -> dict:
         if bool(res.mismatch) != bool(r["label_mismatch"])
         or (r["label_watchlist"] or None) != res.watchlist
     ]
+    s["decisions"] = {r["shipment_id"]: bool(res.mismatch) for r, res in zip(ships, results, strict=True)}
     report["shipments"] = s
     return report
+
+
+def compare(a: dict, b: dict) -> dict:
+    """Outcome agreement of two backends: accuracy deltas and same mismatch decisions."""
+    da, db = a["shipments"]["decisions"], b["shipments"]["decisions"]
+    same = sum(da[k] == db.get(k) for k in da)
+    deltas = {
+        f"{part}.{m}": round(b[part][m] - a[part][m], 4)
+        for part in ("listings", "declarations")
+        for m in a[part]
+        if m.startswith("hs")
+    }
+    return {"models": [a["model"], b["model"]], "same_mismatch_decision": round(same / len(da), 4),
+            "max_abs_accuracy_delta": max(abs(v) for v in deltas.values()), "accuracy_delta": deltas,
+            "auroc_delta": round(b["shipments"]["auroc"] - a["shipments"]["auroc"], 4)}
 
 
 def main() -> int:
@@ -120,11 +136,16 @@ def main() -> int:
     ap.add_argument("--model", default="default", help="embedding backend spec (default, minilm, onnx, fake, PATH)")
     ap.add_argument("--json", type=Path, help="also write the full report (with misses) here")
     ap.add_argument("--show-misses", action="store_true", help="print each wrongly decided shipment")
+    ap.add_argument("--compare", metavar="MODEL",
+                    help="also evaluate MODEL and print how its outcomes differ (e.g. --model onnx --compare minilm)")
     args = ap.parse_args()
     report = evaluate(args.data_dir, args.model)
+    if args.compare:
+        report["comparison"] = compare(evaluate(args.data_dir, args.compare), report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     misses = report["shipments"].pop("misses")
+    report["shipments"].pop("decisions")
     print(json.dumps(report, indent=2))
     if args.show_misses:
         for m in misses:
