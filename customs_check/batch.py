@@ -204,11 +204,13 @@ def run_batch(checker: Checker, input_path: str | Path, output_path: str | Path,
             f"{input_path}: missing required column(s) {', '.join(missing)}; found: {', '.join(source.columns)}",
             hint="rename the columns or see `customs-check batch --help`",
         )
-    if output.exists() and not opts.overwrite:
+    parts = _parts_dir(output)
+    # An output beside an unfinished run's parts is that run's, killed after writing it
+    # but before its manifest and report: resuming finishes it.
+    if output.exists() and not opts.overwrite and not parts.exists():
         raise OutputError(f"{output} already exists", hint="pass --overwrite to replace it")
 
     started = time.time()
-    parts = _parts_dir(output)
     state = {
         "version": _STATE_VERSION,
         "input": str(input_path.resolve()),
@@ -259,6 +261,7 @@ def run_batch(checker: Checker, input_path: str | Path, output_path: str | Path,
             )
 
     if rows == 0:
+        shutil.rmtree(parts, ignore_errors=True)  # nothing to resume: don't block a rerun on a fixed file
         raise InputFileError(f"{input_path}: has a header but no rows")
     part_files = sorted(parts.glob("part-*.parquet"))
     final = pl.scan_parquet(part_files)
@@ -299,7 +302,10 @@ def run_batch(checker: Checker, input_path: str | Path, output_path: str | Path,
         from customs_check.report import write_report
 
         write_report(report_path, manifest, part_files)
-    shutil.rmtree(parts, ignore_errors=True)
+    # Renamed first, so that a kill mid-delete never leaves a half-emptied checkpoint.
+    trash = parts.with_name(f"{parts.name}.done-{os.getpid()}")
+    os.replace(parts, trash)
+    shutil.rmtree(trash, ignore_errors=True)
     return BatchSummary(
         output=output, manifest_path=manifest_path, report_path=report_path, rows=rows, errors=errors,
         flagged=stats["flagged"], by_severity=stats["by_severity"], resumed_chunks=resumed,
@@ -324,8 +330,12 @@ def _prepare_parts(parts: Path, state: dict[str, Any], *, overwrite: bool,
                 )
             shutil.rmtree(parts)
     if not parts.exists():
-        parts.mkdir(parents=True)
-        _write_json_atomic(state_file, state)
+        try:
+            parts.mkdir(parents=True)
+            _write_json_atomic(state_file, state)
+        except OSError as exc:
+            raise OutputError(f"cannot write {parts}: {exc.strerror or exc}",
+                              hint="choose an output folder you can write to") from None
         return {}
     done: dict[int, dict[str, int]] = {}
     for meta_file in sorted(parts.glob("part-*.json")):

@@ -233,7 +233,7 @@ def hs(ctx: click.Context, code: str | None, query: str | None, top_k: int, fmt:
 
 
 # -- cache ----------------------------------------------------------------------------------
-@cli.group()
+@cli.group(epilog=EXIT_CODES)
 def cache() -> None:
     """Inspect or prune the persistent embedding cache."""
 
@@ -246,7 +246,7 @@ def _cache_store(ctx: click.Context) -> Any:
     return SQLiteCache(Path(home) / "embeddings.sqlite")
 
 
-@cache.command("stats")
+@cache.command("stats", epilog=EXIT_CODES)
 @output_options
 @click.pass_context
 def cache_stats(ctx: click.Context, fmt: str) -> None:
@@ -258,7 +258,7 @@ def cache_stats(ctx: click.Context, fmt: str) -> None:
     emit(rows, ["model", "vectors"], fmt)
 
 
-@cache.command("prune")
+@cache.command("prune", epilog=EXIT_CODES)
 @click.option("--model", "model_id", help="Delete the vectors of this model id.")
 @click.option("--keep-model", help="Delete the vectors of every model but this one.")
 @click.option("--older-than-days", type=click.FloatRange(0), help="Delete vectors older than this.")

@@ -188,48 +188,73 @@ def _decode_error(path: Path, exc: UnicodeDecodeError, offset: int = 0) -> Input
     )
 
 
+def _validate_csv(path: Path, encoding: str) -> None:
+    """Read the whole file once before any row is checked: strict decoding, so a bad
+    byte gives one clear message with its position, and strict CSV quoting, because
+    pyarrow silently swallows every following row into a field whose opening quote is
+    never closed (or is closed mid-field)."""
+    import csv
+
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                raise _decode_error(path, exc, offset - pending) from None
+            offset += len(block)
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise _decode_error(path, exc, offset - pending) from None
+    old_limit = csv.field_size_limit(2**31 - 1)
+    try:
+        with path.open(encoding="utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding,
+                       newline="") as f:
+            reader = csv.reader(f, strict=True)
+            row_start = 1
+            while True:
+                try:
+                    next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    # A stray quote within one line (`"Deluxe" pen`) costs no row; one that
+                    # runs over line ends has swallowed the rows after it.
+                    if reader.line_num > row_start:
+                        raise InputFileError(
+                            f"{path}: malformed CSV: the quoted field in the row starting at line {row_start} "
+                            f"runs on to line {reader.line_num} ({exc})",
+                            hint='a quote opens a field but never closes it; quote whole fields and double '
+                                 'the quotes inside them ("")',
+                        ) from None
+                row_start = reader.line_num + 1
+    finally:
+        csv.field_size_limit(old_limit)
+
+
 def _utf8_file(path: Path, encoding: str) -> tuple[Path, Path | None]:
-    """A UTF-8 file for pyarrow's CSV reader: ``path`` itself once it has been validated
-    as UTF-8, else a transcoded copy in a temp file (returned second, for the caller to
-    delete). Decoding is strict, so a bad byte gives one clear message before any row
-    is checked.
+    """A UTF-8 file for pyarrow's CSV reader: ``path`` itself when it is UTF-8, else a
+    transcoded copy in a temp file (returned second, for the caller to delete).
 
     pyarrow gets a file path, never a Python file object: its reader threads would then
     call back into Python and, if still running when the interpreter exits, abort the
     process ("terminate called without an active exception", exit 134) now and then."""
-    is_utf8 = codecs.lookup(encoding).name == "utf-8"
-    decoder = codecs.getincrementaldecoder("utf-8" if is_utf8 else encoding)(errors="strict")
-    out = None
-    tmp: Path | None = None
-    if not is_utf8:
-        fd, name = tempfile.mkstemp(prefix="customs-check-", suffix=".csv")
-        out, tmp = os.fdopen(fd, "wb"), Path(name)
-    offset = 0
+    if codecs.lookup(encoding).name == "utf-8":
+        return path, None
+    fd, name = tempfile.mkstemp(prefix="customs-check-", suffix=".csv")
+    tmp = Path(name)
     try:
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                pending = len(decoder.getstate()[0])
-                try:
-                    text = decoder.decode(block)
-                except UnicodeDecodeError as exc:
-                    raise _decode_error(path, exc, offset - pending) from None
-                if out is not None:
-                    out.write(text.encode("utf-8"))
-                offset += len(block)
-            pending = len(decoder.getstate()[0])
-            try:
-                decoder.decode(b"", final=True)
-            except UnicodeDecodeError as exc:
-                raise _decode_error(path, exc, offset - pending) from None
+        with os.fdopen(fd, "wb") as out, path.open(encoding=encoding, errors="strict", newline="") as f:
+            for text in iter(lambda: f.read(1 << 20), ""):
+                out.write(text.encode("utf-8"))
     except BaseException:
-        if out is not None:
-            out.close()
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    if out is not None:
-        out.close()
-    return (tmp if tmp is not None else path), tmp
+    return tmp, tmp
 
 
 def open_input(path: str | Path, *, encoding: str = "utf-8") -> InputSource:
@@ -251,6 +276,7 @@ def open_input(path: str | Path, *, encoding: str = "utf-8") -> InputSource:
         columns = _parquet_columns(path)
     elif fmt == "csv":
         columns = _csv_header(path, encoding)
+        _validate_csv(path, encoding)
     else:
         columns = _jsonl_columns(path, encoding)
     return InputSource(path, fmt, columns, encoding)
@@ -313,10 +339,12 @@ def write_frame_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
     """Write by extension to a temp file beside ``path``, then rename over it: a reader
     never sees half a file, and a crash leaves the old file (or none)."""
     fmt = file_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or _short(exc)}") from None
+    # Not mkstemp: its file is private (0600); results get the mode any new file gets.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
         lazy = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
         if fmt == "csv":
@@ -329,7 +357,7 @@ def write_frame_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
         os.replace(tmp, path)
     except PermissionError as exc:
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+        raise OutputError(f"cannot write {path}: {exc.strerror or _short(exc)}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
