@@ -10,7 +10,10 @@ Each subheading is indexed by one or more texts, all voting for its code:
 * ``terms``: the subheading's own terms again, three at a time. A short product title
   sits closer to "bluetooth earbuds, TWS earbuds, wireless earphones" than to a list of
   twenty names, whose embedding blurs into their average (measured on the dev listings:
-  HS6 top-1 0.24 -> 0.35, HS4 top-1 0.46 -> 0.48).
+  HS6 top-1 0.24 -> 0.35, HS4 top-1 0.46 -> 0.48);
+* ``exemplar``: example texts written for this project in the two styles the checker
+  reads, marketplace listing titles and declaration/ruling descriptions
+  (``exemplars/chNN.tsv``), each one more k-NN vote for its code.
 
 The recipe's version and a hash of every text go into the HS index manifest, so editing
 the enrichment data or this module rebuilds the index instead of serving stale vectors.
@@ -25,9 +28,9 @@ from importlib import resources
 
 from customs_check.hs_codes.catalogue import HSCatalogue
 
-__all__ = ["RECIPE_VERSION", "IndexText", "index_texts", "load_enrichment", "recipe_hash"]
+__all__ = ["RECIPE_VERSION", "IndexText", "index_texts", "load_enrichment", "load_exemplars", "recipe_hash"]
 
-RECIPE_VERSION = "v2"
+RECIPE_VERSION = "v3"
 # How many enrichment terms go into one text: MiniLM reads ~256 word pieces, and a list
 # too long blurs into an average of everything.
 _MAX_TERMS = 24
@@ -61,8 +64,32 @@ def load_enrichment() -> dict[str, tuple[str, ...]]:
     return terms
 
 
+@cache
+def load_exemplars() -> tuple[tuple[str, str], ...]:
+    """(HS6 code, text) pairs from ``exemplars/chNN.tsv``."""
+    pairs: list[tuple[str, str]] = []
+    folder = resources.files("customs_check.hs_codes") / "exemplars"
+    if not folder.is_dir():
+        return ()
+    for item in sorted(folder.iterdir(), key=lambda p: p.name):
+        if not item.name.endswith(".tsv"):
+            continue
+        for line in item.read_text(encoding="utf-8").splitlines():
+            if not line.strip() or line.startswith("#") or "\t" not in line:
+                continue
+            code, _, text = line.partition("\t")
+            code = code.replace(".", "").strip()
+            if len(code) == 6 and code.isdigit() and text.strip():
+                pairs.append((code, text.strip()))
+    return tuple(pairs)
+
+
 def index_texts(catalogue: HSCatalogue, *, enrichment: bool = True) -> list[IndexText]:
     terms = load_enrichment() if enrichment else {}
+    exemplars: dict[str, list[str]] = {}
+    if enrichment:
+        for code, text in load_exemplars():
+            exemplars.setdefault(code, []).append(text)
     out: list[IndexText] = []
     for code in catalogue.subheadings:
         if code.startswith("99"):
@@ -76,6 +103,7 @@ def index_texts(catalogue: HSCatalogue, *, enrichment: bool = True) -> list[Inde
             out.append(IndexText(code, "enriched", ", ".join(words[:_MAX_TERMS])))
         for start in range(0, len(own), _TERMS_PER_ROW):
             out.append(IndexText(code, "terms", ", ".join(own[start : start + _TERMS_PER_ROW])))
+        out.extend(IndexText(code, "exemplar", text) for text in exemplars.get(code, ()))
     return out
 
 
