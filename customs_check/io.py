@@ -169,11 +169,20 @@ def _text_columns(frame: pl.DataFrame) -> pl.DataFrame:
     from customs_check.batch import INPUT_COLUMNS
 
     casts = [
-        pl.col(c).cast(pl.String)
+        _float_text(c) if frame.schema[c].is_float() else pl.col(c).cast(pl.String)
         for c in INPUT_COLUMNS
         if c in frame.columns and frame.schema[c] != pl.String
     ]
     return frame.with_columns(casts) if casts else frame
+
+
+def _float_text(name: str) -> pl.Expr:
+    """847989.0 -> "847989", as for JSON Lines: integer columns with a missing value
+    become floats in pandas, and "847989.0" would be read as a 7-digit HS code."""
+    col = pl.col(name)
+    as_int = col.cast(pl.Int64, strict=False)
+    whole = col.is_finite() & (col == col.floor()) & as_int.is_not_null()
+    return pl.when(whole).then(as_int.cast(pl.String)).otherwise(col.cast(pl.String)).alias(name)
 
 
 def _short(exc: BaseException) -> str:
@@ -216,9 +225,11 @@ def _validate_csv(path: Path, encoding: str) -> None:
                        newline="") as f:
             reader = csv.reader(f, strict=True)
             row_start = 1
+            width = None
+            data_rows = 0
             while True:
                 try:
-                    next(reader)
+                    row = next(reader)
                 except StopIteration:
                     break
                 except csv.Error as exc:
@@ -231,9 +242,22 @@ def _validate_csv(path: Path, encoding: str) -> None:
                             hint='a quote opens a field but never closes it; quote whole fields and double '
                                  'the quotes inside them ("")',
                         ) from None
+                    data_rows += 1
+                else:
+                    if width is None:
+                        width = len(row)
+                    elif row:
+                        data_rows += 1
+                    if row and len(row) != width:
+                        raise InputFileError(
+                            f"{path}: the row at line {row_start} has {len(row)} fields, the header {width}",
+                            hint="quote fields that contain the delimiter",
+                        )
                 row_start = reader.line_num + 1
     finally:
         csv.field_size_limit(old_limit)
+    if not data_rows:
+        raise InputFileError(f"{path}: has a header but no rows")
 
 
 def _utf8_file(path: Path, encoding: str) -> tuple[Path, Path | None]:
