@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from customs_check.errors import ErrorRateExceededError, InputFileError, InvalidInputError, OutputError
-from customs_check.io import BAD_LINE_COLUMN, file_format, file_sha256, open_input, write_frame_atomic
+from customs_check.io import BAD_LINE_COLUMN, InputSource, file_format, file_sha256, open_input, write_frame_atomic
 from customs_check.models import CheckResult, Shipment
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ __all__ = [
     "BatchSummary",
     "check_frame",
     "check_shipments",
+    "preflight_batch",
     "results_frame",
     "run_batch",
 ]
@@ -182,19 +183,20 @@ def _count_rows(source: Any) -> int | None:
     return None
 
 
-def run_batch(checker: Checker, input_path: str | Path, output_path: str | Path,
-              options: BatchOptions | None = None, progress: ProgressFn | None = None,
-              notify: Callable[[str], None] | None = None) -> BatchSummary:
-    """Check every row of ``input_path`` into ``output_path`` (format by extension),
-    resumable; writes ``OUTPUT.manifest.json`` and ``OUTPUT.report.html`` beside it."""
+def preflight_batch(input_path: str | Path, output_path: str | Path,
+                    options: BatchOptions | None = None) -> InputSource:
+    """Every check that needs no model: options, output path, input readable with the
+    required columns. The CLI runs it before loading the model, so a typo costs nothing."""
     opts = options or BatchOptions()
-    notify = notify or (lambda msg: print(msg, file=sys.stderr))
     input_path, output = Path(input_path), Path(output_path)
     if opts.chunk_rows < 1:
         raise InvalidInputError("chunk_rows must be at least 1")
     if not 0.0 <= opts.max_error_rate <= 1.0:
         raise InvalidInputError("max_error_rate must be between 0 and 1")
-    file_format(output)  # fail on a bad output extension before any work
+    try:
+        file_format(output)
+    except InputFileError as exc:
+        raise OutputError(exc.message, hint=exc.hint) from None
     if output.resolve() == input_path.resolve():
         raise OutputError(f"{output}: output would overwrite the input", hint="choose another output path")
     source = open_input(input_path, encoding=opts.encoding)
@@ -204,11 +206,25 @@ def run_batch(checker: Checker, input_path: str | Path, output_path: str | Path,
             f"{input_path}: missing required column(s) {', '.join(missing)}; found: {', '.join(source.columns)}",
             hint="rename the columns or see `customs-check batch --help`",
         )
-    parts = _parts_dir(output)
     # An output beside an unfinished run's parts is that run's, killed after writing it
     # but before its manifest and report: resuming finishes it.
-    if output.exists() and not opts.overwrite and not parts.exists():
+    if output.exists() and not opts.overwrite and not _parts_dir(output).exists():
         raise OutputError(f"{output} already exists", hint="pass --overwrite to replace it")
+    return source
+
+
+def run_batch(checker: Checker, input_path: str | Path, output_path: str | Path,
+              options: BatchOptions | None = None, progress: ProgressFn | None = None,
+              notify: Callable[[str], None] | None = None, source: InputSource | None = None) -> BatchSummary:
+    """Check every row of ``input_path`` into ``output_path`` (format by extension),
+    resumable; writes ``OUTPUT.manifest.json`` and ``OUTPUT.report.html`` beside it.
+    ``source`` is what :func:`preflight_batch` returned, if it was already run."""
+    opts = options or BatchOptions()
+    notify = notify or (lambda msg: print(msg, file=sys.stderr))
+    input_path, output = Path(input_path), Path(output_path)
+    if source is None:
+        source = preflight_batch(input_path, output, opts)
+    parts = _parts_dir(output)
 
     started = time.time()
     state = {

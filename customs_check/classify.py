@@ -9,10 +9,10 @@ import polars as pl
 
 from customs_check.checker import Checker
 from customs_check.errors import InputFileError, OutputError
-from customs_check.io import file_format, open_input, write_frame_atomic
+from customs_check.io import InputSource, file_format, open_input, write_frame_atomic
 from customs_check.models import Listing
 
-__all__ = ["classify_file", "classify_frame"]
+__all__ = ["classify_file", "classify_frame", "preflight_classify"]
 
 
 def classify_frame(checker: Checker, frame: pl.DataFrame, *, top_k: int = 5, level: int = 6) -> pl.DataFrame:
@@ -47,14 +47,23 @@ def classify_frame(checker: Checker, frame: pl.DataFrame, *, top_k: int = 5, lev
     )
 
 
-def classify_file(checker: Checker, input_path: Path, output: Path, *, top_k: int = 5, level: int = 6,
-                  overwrite: bool = False, chunk_rows: int = 20_000) -> int:
-    file_format(output)
+def preflight_classify(input_path: Path, output: Path, *, overwrite: bool = False) -> InputSource:
+    """Checks that need no model, run before it loads."""
+    try:
+        file_format(output)
+    except InputFileError as exc:
+        raise OutputError(exc.message, hint=exc.hint) from None
     if output.exists() and not overwrite:
         raise OutputError(f"{output} already exists", hint="pass --overwrite to replace it")
     if output.resolve() == Path(input_path).resolve():
         raise OutputError(f"{output}: output would overwrite the input", hint="choose another output path")
-    source = open_input(input_path)
+    return open_input(input_path)
+
+
+def classify_file(checker: Checker, input_path: Path, output: Path, *, top_k: int = 5, level: int = 6,
+                  overwrite: bool = False, chunk_rows: int = 20_000, source: InputSource | None = None) -> int:
+    if source is None:
+        source = preflight_classify(input_path, output, overwrite=overwrite)
     parts = [classify_frame(checker, chunk, top_k=top_k, level=level) for chunk in source.iter_chunks(chunk_rows)]
     if not parts:
         raise InputFileError(f"{input_path}: has no rows")

@@ -143,17 +143,18 @@ def classify(ctx: click.Context, input_path: Path | None, output: Path | None, t
     adds hs6_top (codes, best first) and hs6_scores."""
     if (text is None) == (input_path is None):
         raise click.UsageError("give either --text or INPUT (with -o OUTPUT)")
-    checker = _checker(ctx)
     if text is not None:
-        cands = checker.classify(text, top_k=top_k, level=int(level))
+        cands = _checker(ctx).classify(text, top_k=top_k, level=int(level))
         rows = [{"code": c.code, "score": round(c.score, 4), "description": c.description} for c in cands]
         emit(rows, ["code", "score", "description"], fmt)
         return
     if output is None:
         raise click.UsageError("INPUT needs -o OUTPUT")
-    from customs_check.classify import classify_file
+    from customs_check.classify import classify_file, preflight_classify
 
-    n = classify_file(checker, input_path, output, top_k=top_k, level=int(level), overwrite=overwrite)  # type: ignore[arg-type]
+    assert input_path is not None
+    source = preflight_classify(input_path, output, overwrite=overwrite)
+    n = classify_file(_checker(ctx), input_path, output, top_k=top_k, level=int(level), source=source)
     if not ctx.obj["quiet"]:
         click.echo(f"classified {n:,} rows into {output}", err=True)
 
@@ -179,17 +180,15 @@ def batch(ctx: click.Context, input_path: Path, output: Path, overwrite: bool, c
     listing_category, listing_attributes, declared_description, declared_hs_code; only
     listing_title is required. Every input row appears once in OUTPUT with the verdict
     columns added. A killed run resumes when the same command is run again."""
-    from customs_check.batch import BatchOptions, run_batch
+    from customs_check.batch import BatchOptions, preflight_batch, run_batch
 
+    options = BatchOptions(chunk_rows=chunk_rows, overwrite=overwrite, encoding=encoding,
+                           max_error_rate=max_error_rate, report=not no_report)
+    source = preflight_batch(input_path, output, options)  # before the model loads: a typo costs nothing
     checker = _checker(ctx)
     progress = Progress("checking", quiet=ctx.obj["quiet"])
     notify: Callable[[str], None] = (lambda _m: None) if ctx.obj["quiet"] else (lambda m: click.echo(m, err=True))
-    summary = run_batch(
-        checker, input_path, output,
-        BatchOptions(chunk_rows=chunk_rows, overwrite=overwrite, encoding=encoding,
-                     max_error_rate=max_error_rate, report=not no_report),
-        progress=progress.rows, notify=notify,
-    )
+    summary = run_batch(checker, input_path, output, options, progress=progress.rows, notify=notify, source=source)
     progress.done()
     sev = ", ".join(f"{k} {v:,}" for k, v in summary.by_severity.items())
     click.echo(f"{summary.rows:,} rows checked, {summary.flagged:,} flagged, {summary.errors:,} invalid ({sev})")
