@@ -1,9 +1,36 @@
 """The fast backend: a sentence-transformers model as ONNX with int8 weights.
 
-Dynamic int8 quantisation runs MiniLM about 2.5-4x faster than torch fp32 on a CPU with
-VNNI, at a mean cosine of about 0.99 to the fp32 vectors, and inference needs only
-``tokenizers`` + ``onnxruntime`` + numpy, so start-up takes well under a second instead of
-the several seconds that importing torch and sentence-transformers costs.
+Quantisation: *dynamic* int8 (onnxruntime ``quantize_dynamic``), weights per output channel,
+activations quantised at run time with one scale per tensor; and every text runs through the
+model **alone**, as a batch of one with no padding. The activation scales therefore come
+from the text itself and nothing else: a text's vector is a pure function of the text (and
+of the built model), bit for bit the same whether it is embedded alone or among any other
+texts, before or after a resume, with any number of threads. (Across machines it holds for
+one kind of CPU: ONNX Runtime picks its int8 kernels by instruction set, e.g. AVX-512 VNNI
+or AVX2, and those may differ in the last bits.) The embedding cache relies on
+that: it keeps the first vector it sees for a text, so a batch-dependent vector would make
+results depend on run history. (The earlier build ran dynamic int8 on padded batches of
+64: a text's vector moved by up to ~0.04 per component, cosine ~0.98-0.99, with its
+neighbours. Its vectors are cached under another model id and are never reused.)
+
+Throughput comes from running texts concurrently instead of batching them: ``threads``
+single-threaded ONNX Runtime runs at a time on one session. Measured on 2 AVX-512 VNNI
+cores with ``scripts/bench_embed.py``: ~3.2x torch fp32, no slower than the old padded
+batches (no padding is computed at all), mean cosine 0.9925 (min 0.985) to the fp32
+vectors. Inference needs only ``tokenizers`` + ``onnxruntime`` + numpy, so start-up takes
+well under a second instead of the several seconds that importing torch and
+sentence-transformers costs.
+
+Alternatives measured and rejected (the bench's first 500 synthetic titles, 2 cores):
+
+* static int8 (``quantize_static``, QDQ or QOperator, per-channel weights, activations
+  calibrated on HS index texts + synthetic titles with MinMax, Percentile or Entropy) is
+  batch-independent but loses too much: mean cosine 0.80 (int8 activations) or 0.92-0.93
+  (uint8), because the inputs of the FFN output projections carry large outlier channels
+  that one fixed per-tensor scale cannot hold; keeping those six MatMuls in float gives
+  0.990 (min 0.982) but only ~1.5x torch fp32;
+* weight-only int8 (``MatMulNBits``, 8 bits, int8 compute) is accurate (0.9996) but ~1.5x
+  torch fp32 here, and not batch-independent at every block size.
 
 The ONNX file is not downloaded: it is built once from the local model folder (torch +
 transformers export, onnxruntime quantisation) into
@@ -24,9 +51,11 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -57,16 +86,23 @@ MODEL_NAME = "model.onnx"
 TOKENIZER_NAME = "tokenizer.json"
 MANIFEST_NAME = "manifest.json"
 # Bumped whenever the export or the manifest changes meaning, so older builds count as stale.
-FORMAT_VERSION = 1
+# 2: one text per run (batch-independent vectors, new model id); format-1 builds are stale.
+FORMAT_VERSION = 2
 OPSET = 17
 # per_channel is what keeps int8 close to fp32 (mean cosine 0.950 -> 0.993 on product
 # titles); reduce_range only lowers accuracy (0.991) at equal speed on VNNI CPUs.
+# "activations": how the run-time activation scales are scoped. "per-text" = each text is
+# run alone, unpadded, so its scales (and vector) depend on nothing but the text.
 QUANTISATION: dict[str, Any] = {
     "method": "dynamic",
     "weight_type": "QInt8",
     "per_channel": True,
     "reduce_range": False,
+    "activations": "per-text",
 }
+# Suffix of the model id (the embedding cache key): vectors of the old batch-dependent
+# "#onnx-int8" build are never served for this one.
+MODEL_ID_SUFFIX = "#onnx-int8-per-text"
 _BUILD_SECONDS_HINT = 15
 _POOLING_KEYS = {
     "mean": "pooling_mode_mean_tokens",
@@ -188,7 +224,7 @@ def _read_source_settings(source: Path) -> dict[str, Any]:
 def _model_id(source: Path, fingerprint: str) -> str:
     # The cache is keyed by model id: int8 vectors must never be served as fp32 ones.
     base = DEFAULT_MODEL_ID if _is_default_source(source) else f"{source.name}@{fingerprint}"
-    return f"{base}#onnx-int8"
+    return f"{base}{MODEL_ID_SUFFIX}"
 
 
 # --------------------------------------------------------------------------- pooling
@@ -211,10 +247,15 @@ def _pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
     return vecs / norms
 
 
-def _configure_tokenizer(tokenizer: Any, max_seq_length: int, pad_id: int, pad_token: str) -> None:
-    # Pad to the batch's longest, not to a fixed length: padding is wasted compute.
+def _configure_tokenizer(tokenizer: Any, max_seq_length: int, pad_id: int, pad_token: str,
+                         *, pad: bool = True) -> None:
+    # Pad to the batch's longest, not to a fixed length: padding is wasted compute. The
+    # embedder itself never pads (pad=False): it runs every text alone.
     tokenizer.enable_truncation(max_length=max_seq_length)
-    tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+    if pad:
+        tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+    else:
+        tokenizer.no_padding()
 
 
 def _encode(tokenizer: Any, texts: list[str], input_names: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -354,13 +395,23 @@ def _build_into(source: Path, fingerprint: str, dest: Path, progress: BuildProgr
         )
 
     step("checking the int8 model against torch")
-    ref = _pool(reference, feeds["attention_mask"], settings["pooling"])
+    mask = feeds["attention_mask"]
+    ref = _pool(reference, mask, settings["pooling"])
     cos: dict[str, np.ndarray] = {}
-    for label, path in (("fp32", fp32_path), ("int8", int8_path)):
-        sess = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        out = sess.run(None, {n: feeds[n] for n in input_names})[0]
-        cos[label] = (_pool(out, feeds["attention_mask"], settings["pooling"]) * ref).sum(axis=1)
-        del sess
+    # fp32 on the padded batch (checks the traced masking), int8 one unpadded probe at a
+    # time, as OnnxEmbedder runs it.
+    sess = onnxruntime.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {n: feeds[n] for n in input_names})[0]
+    cos["fp32"] = (_pool(out, mask, settings["pooling"]) * ref).sum(axis=1)
+    sess = onnxruntime.InferenceSession(str(int8_path), providers=["CPUExecutionProvider"])
+    lengths = mask.sum(axis=1)
+    int8 = np.concatenate([
+        _pool(sess.run(None, {n: feeds[n][i : i + 1, :length] for n in input_names})[0],
+              mask[i : i + 1, :length], settings["pooling"])
+        for i, length in enumerate(lengths)
+    ])
+    cos["int8"] = (int8 * ref).sum(axis=1)
+    del sess
     fp32_path.unlink()
     # Thresholds far below the measured values (1.000 / ~0.99): they catch a broken trace
     # or a broken quantiser, not ordinary int8 noise.
@@ -571,8 +622,10 @@ class OnnxEmbedder(EmbeddingModel):
 
     ``model_dir``: None for the default model (built under ``home_dir()`` on first use), a
     folder made by :func:`build_onnx_model`, or a sentence-transformers folder (built once
-    under ``home_dir()``). ``threads``: ONNX Runtime intra-op threads (default: all CPUs
-    this process may use).
+    under ``home_dir()``). ``threads``: how many texts run at once, each a single-threaded
+    ONNX Runtime run on the shared session (default: all CPUs this process may use). Every
+    text runs alone and unpadded (see the module docstring), so a vector never depends on
+    the other texts of a batch nor on ``threads``.
     """
 
     def __init__(
@@ -610,10 +663,17 @@ class OnnxEmbedder(EmbeddingModel):
         self.manifest = manifest
         self._inputs: tuple[str, ...] = tuple(manifest["inputs"])
         self._tokenizer = Tokenizer.from_file(str(self.model_dir / TOKENIZER_NAME))
-        _configure_tokenizer(self._tokenizer, self.max_seq_length, int(manifest["pad_id"]), str(manifest["pad_token"]))
+        _configure_tokenizer(self._tokenizer, self.max_seq_length, int(manifest["pad_id"]),
+                             str(manifest["pad_token"]), pad=False)
+        self.threads = max(1, threads or _cpu_count())
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
+        self._pool_lock = threading.Lock()
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or _cpu_count()
+        # Parallelism is across texts (see embed_batch): one text's ~35-token matrices are
+        # too small to split, and measured ~25% faster than intra-op threads on 2 cores.
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
@@ -649,9 +709,34 @@ class OnnxEmbedder(EmbeddingModel):
             _build_locked(source, path, None)
             return verify_onnx_model(path)
 
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            # A forked child inherits the pool object but not its threads: make a new one.
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="onnx-embed")
+                self._pool_pid = os.getpid()
+            return self._pool
+
+    def _embed_one(self, encoding: Any) -> np.ndarray:
+        """The vector of one tokenised text, run alone: no padding, no neighbours."""
+        feeds = {
+            "input_ids": np.asarray([encoding.ids], dtype=np.int64),
+            "attention_mask": np.asarray([encoding.attention_mask], dtype=np.int64),
+        }
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.asarray([encoding.type_ids], dtype=np.int64)
+        hidden = self._session.run([self._output], {n: feeds[n] for n in self._inputs})[0]
+        return _pool(hidden, feeds["attention_mask"], self.pooling)[0]
+
     def embed_batch(self, texts: list[str]) -> np.ndarray:
+        """One unit vector per text. Each text is its own ONNX Runtime run (dynamic int8
+        scales per text, hence batch-independent vectors); up to ``threads`` run at once."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        feeds = _encode(self._tokenizer, texts, self._inputs)
-        hidden = self._session.run([self._output], {n: feeds[n] for n in self._inputs})[0]
-        return _pool(hidden, feeds["attention_mask"], self.pooling)
+        encodings = self._tokenizer.encode_batch(texts)
+        if self.threads == 1 or len(encodings) == 1:
+            vecs = [self._embed_one(e) for e in encodings]
+        else:
+            # ORT releases the GIL while it runs, and one session serves concurrent runs.
+            vecs = list(self._executor().map(self._embed_one, encodings))
+        return np.stack(vecs).astype(np.float32, copy=False)
