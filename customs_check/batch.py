@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from customs_check.errors import ErrorRateExceededError, InputFileError, InvalidInputError, OutputError
-from customs_check.io import BAD_LINE_COLUMN, InputSource, file_format, file_sha256, open_input, write_frame_atomic
+from customs_check.io import BAD_LINE_COLUMN, InputSource, file_format, open_input, write_frame_atomic
 from customs_check.models import CheckResult, Shipment
+from customs_check.paths import file_sha256
 
 if TYPE_CHECKING:
     from customs_check.checker import Checker

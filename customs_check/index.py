@@ -34,6 +34,7 @@ from customs_check.errors import IndexIntegrityError
 from customs_check.hs_codes.catalogue import HSCatalogue
 from customs_check.hs_codes.texts import RECIPE_VERSION, IndexText, index_texts, recipe_hash
 from customs_check.lexical import LexicalIndex
+from customs_check.paths import file_sha256
 
 __all__ = ["FORMAT_VERSION", "HSIndex", "SearchHit"]
 
@@ -53,14 +54,6 @@ class SearchHit:
     code: str
     score: float
     dense: float | None = None
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _slug(text: str) -> str:
@@ -242,8 +235,8 @@ class HSIndex:
         codes_tmp.write_text(json.dumps({"codes": self.codes, "kinds": self.kinds.tolist(), "texts": self.texts}))
         manifest = dict(self.manifest)
         manifest.update(
-            vectors_sha256=_sha256_file(vec_tmp),
-            codes_sha256=_sha256_file(codes_tmp),
+            vectors_sha256=file_sha256(vec_tmp),
+            codes_sha256=file_sha256(codes_tmp),
             rows=len(self),
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
@@ -269,7 +262,7 @@ class HSIndex:
                 raise IndexIntegrityError(f"index is stale: {key} is {manifest.get(key)!r}, expected {value!r}")
         vec_path, codes_path = folder / "vectors.npy", folder / "codes.json"
         for path, key in ((vec_path, "vectors_sha256"), (codes_path, "codes_sha256")):
-            if not path.exists() or _sha256_file(path) != manifest.get(key):
+            if not path.exists() or file_sha256(path) != manifest.get(key):
                 raise IndexIntegrityError(f"index file {path.name} is missing or fails its checksum")
         try:
             vectors = np.load(vec_path, allow_pickle=False)

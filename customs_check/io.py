@@ -7,7 +7,6 @@ exactly the chunks the first run saw.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import json
 import os
 import tempfile
@@ -24,7 +23,6 @@ __all__ = [
     "FORMATS",
     "InputSource",
     "file_format",
-    "file_sha256",
     "open_input",
     "write_frame_atomic",
 ]
@@ -46,14 +44,6 @@ def file_format(path: Path) -> str:
             hint="use .csv, .jsonl or .parquet",
         )
     return fmt
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _as_text(value: Any) -> str | None:

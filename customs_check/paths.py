@@ -3,10 +3,11 @@ embedding cache and converted models."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["home_dir"]
+__all__ = ["file_sha256", "home_dir"]
 
 
 def home_dir() -> Path:
@@ -20,3 +21,12 @@ def home_dir() -> Path:
         path = Path(base) / "customs-check"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def file_sha256(path: Path) -> str:
+    """Checksum of a file, read in blocks (inputs can be many GB)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -44,44 +44,40 @@ class IndexText:
     text: str
 
 
-@cache
-def load_enrichment() -> dict[str, tuple[str, ...]]:
-    """Plain-language terms by code (4 or 6 digits, no dots)."""
-    terms: dict[str, tuple[str, ...]] = {}
-    folder = resources.files("customs_check.hs_codes") / "enrichment"
+def _tsv_pairs(folder_name: str) -> list[tuple[str, str]]:
+    """(code without dots, second column) from every ``folder_name/*.tsv`` shipped in
+    this package, files in name order; comment and malformed lines are skipped."""
+    folder = resources.files("customs_check.hs_codes") / folder_name
     if not folder.is_dir():
-        return terms
+        return []
+    pairs = []
     for item in sorted(folder.iterdir(), key=lambda p: p.name):
         if not item.name.endswith(".tsv"):
             continue
         for line in item.read_text(encoding="utf-8").splitlines():
             if not line.strip() or line.startswith("#") or "\t" not in line:
                 continue
-            code, _, words = line.partition("\t")
-            parsed = tuple(w.strip() for w in words.split(",") if w.strip())
-            if parsed:
-                terms[code.replace(".", "").strip()] = parsed
+            code, _, value = line.partition("\t")
+            pairs.append((code.replace(".", "").strip(), value.strip()))
+    return pairs
+
+
+@cache
+def load_enrichment() -> dict[str, tuple[str, ...]]:
+    """Plain-language terms by code (4 or 6 digits, no dots)."""
+    terms: dict[str, tuple[str, ...]] = {}
+    for code, words in _tsv_pairs("enrichment"):
+        parsed = tuple(w.strip() for w in words.split(",") if w.strip())
+        if parsed:
+            terms[code] = parsed
     return terms
 
 
 @cache
 def load_exemplars() -> tuple[tuple[str, str], ...]:
     """(HS6 code, text) pairs from ``exemplars/chNN.tsv``."""
-    pairs: list[tuple[str, str]] = []
-    folder = resources.files("customs_check.hs_codes") / "exemplars"
-    if not folder.is_dir():
-        return ()
-    for item in sorted(folder.iterdir(), key=lambda p: p.name):
-        if not item.name.endswith(".tsv"):
-            continue
-        for line in item.read_text(encoding="utf-8").splitlines():
-            if not line.strip() or line.startswith("#") or "\t" not in line:
-                continue
-            code, _, text = line.partition("\t")
-            code = code.replace(".", "").strip()
-            if len(code) == 6 and code.isdigit() and text.strip():
-                pairs.append((code, text.strip()))
-    return tuple(pairs)
+    return tuple((code, text) for code, text in _tsv_pairs("exemplars")
+                 if len(code) == 6 and code.isdigit() and text)
 
 
 def index_texts(catalogue: HSCatalogue, *, enrichment: bool = True) -> list[IndexText]:

@@ -10,16 +10,8 @@ from pathlib import Path
 import pytest
 from customs_check.embeddings import HashingEmbedder, MemoryCache
 
+from customs_check.batch import INPUT_COLUMNS
 from customs_check.checker import Checker
-
-INPUT_COLUMNS = (
-    "shipment_id",
-    "listing_title",
-    "listing_category",
-    "listing_attributes",
-    "declared_description",
-    "declared_hs_code",
-)
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +53,26 @@ def shipments_rows() -> list[dict]:
          "Wireless earphones", "8518.30"),
     ]
     return [dict(zip(INPUT_COLUMNS, r, strict=True)) for r in rows]
+
+
+_OPENED: dict[tuple[str, str, bool], Checker] = {}
+_REAL_OPEN = Checker.open.__func__  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def open_each_checker_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Share Checker.open across CLI calls: each open costs about a second (index load,
+    lexical index), and CLI tests make hundreds. Calls with --exemplars or --watchlist
+    change the checker, so they always open a fresh one."""
+
+    def open_once(cls, model="default", *, home=None, cache=True, watchlist=None, exemplars=None,
+                  progress=None, notify=None) -> Checker:
+        if watchlist is not None or exemplars is not None:
+            return _REAL_OPEN(cls, model, home=home, cache=cache, watchlist=watchlist, exemplars=exemplars,
+                              progress=progress, notify=notify)
+        key = (model, str(home), cache)
+        if key not in _OPENED:
+            _OPENED[key] = _REAL_OPEN(cls, model, home=home, cache=cache, progress=progress, notify=notify)
+        return _OPENED[key]
+
+    monkeypatch.setattr(Checker, "open", classmethod(open_once))

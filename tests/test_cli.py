@@ -16,7 +16,6 @@ from click.testing import CliRunner, Result
 from conftest import write_jsonl
 from customs_check.embeddings import SQLiteCache
 
-from customs_check.checker import Checker
 from customs_check.cli import EXIT_CODES, cli
 from customs_check.models import CheckResult, Severity
 
@@ -34,28 +33,7 @@ HONEST = [
 ]
 
 
-_OPENED: dict[tuple[str, str, bool], Checker] = {}
-_REAL_OPEN = Checker.open.__func__  # type: ignore[attr-defined]
-
-
-@pytest.fixture(autouse=True)
-def _open_each_checker_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Checker.open costs about a second (index load, lexical index); these tests make
-    dozens of CLI calls, so plain opens are shared within this module. The first call of
-    each kind still goes through Checker.open, and calls with --exemplars or --watchlist
-    always do."""
-
-    def open_once(cls, model="default", *, home=None, cache=True, watchlist=None, exemplars=None,
-                  progress=None, notify=None) -> Checker:
-        if watchlist is not None or exemplars is not None:
-            return _REAL_OPEN(cls, model, home=home, cache=cache, watchlist=watchlist, exemplars=exemplars,
-                              progress=progress, notify=notify)
-        key = (model, str(home), cache)
-        if key not in _OPENED:
-            _OPENED[key] = _REAL_OPEN(cls, model, home=home, cache=cache, progress=progress, notify=notify)
-        return _OPENED[key]
-
-    monkeypatch.setattr(Checker, "open", classmethod(open_once))
+pytestmark = pytest.mark.usefixtures("open_each_checker_once")
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -23,25 +23,7 @@ from customs_check.checker import Checker
 from customs_check.cli import cli
 from customs_check.io import open_input
 
-_OPENED: dict[tuple[str, str, bool], Checker] = {}
-_REAL_OPEN = Checker.open.__func__  # type: ignore[attr-defined]
-
-
-@pytest.fixture(autouse=True)
-def _open_each_checker_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Share Checker.open across the CLI calls of this module (see test_cli.py)."""
-
-    def open_once(cls, model="default", *, home=None, cache=True, watchlist=None, exemplars=None,
-                  progress=None, notify=None) -> Checker:
-        if watchlist is not None or exemplars is not None:
-            return _REAL_OPEN(cls, model, home=home, cache=cache, watchlist=watchlist, exemplars=exemplars,
-                              progress=progress, notify=notify)
-        key = (model, str(home), cache)
-        if key not in _OPENED:
-            _OPENED[key] = _REAL_OPEN(cls, model, home=home, cache=cache, progress=progress, notify=notify)
-        return _OPENED[key]
-
-    monkeypatch.setattr(Checker, "open", classmethod(open_once))
+pytestmark = pytest.mark.usefixtures("open_each_checker_once")
 
 
 def batch(src: Path, out: Path, *extra: str) -> Result:
