@@ -87,22 +87,26 @@ class HSIndex:
         import faiss  # lazy: faiss costs start-up time that `--help` must not pay
 
         self.model_id = model_id
-        self.codes = list(codes)
-        self.kinds = np.asarray(kinds)
-        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        # Rows sorted by code: every HS6, HS4 and HS2 code then owns one contiguous slice,
+        # so scoring a declared code reads a view instead of copying its rows.
+        order = np.argsort(np.asarray(codes), kind="stable")
+        self.codes = [codes[i] for i in order]
+        self.kinds = np.asarray(kinds)[order]
+        self.vectors = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32)[order])
         self.dimensions = int(vectors.shape[1])
         self.manifest = manifest or {}
-        self.texts = list(texts) if texts is not None else None
+        self.texts = [texts[i] for i in order] if texts is not None else None
         self._lexical: LexicalIndex | None = None
         self._faiss = faiss.IndexFlatIP(self.dimensions)
         self._faiss.add(self.vectors)
-        # Rows of each HS6, HS4 and HS2 code, for scoring a declared code directly.
-        self._rows: dict[str, np.ndarray] = {}
-        buckets: dict[str, list[int]] = {}
+        # The slice of rows of each HS6, HS4 and HS2 code, for scoring a declared code.
+        self._rows: dict[str, slice] = {}
+        bounds: dict[str, list[int]] = {}
         for i, code in enumerate(self.codes):
             for prefix in (code, code[:4], code[:2]):
-                buckets.setdefault(prefix, []).append(i)
-        self._rows = {k: np.asarray(v) for k, v in buckets.items()}
+                span = bounds.setdefault(prefix, [i, i])
+                span[1] = i + 1
+        self._rows = {k: slice(a, b) for k, (a, b) in bounds.items()}
         self.subheadings = sorted(set(self.codes))
 
     def __len__(self) -> int:
