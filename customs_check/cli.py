@@ -162,8 +162,9 @@ def classify(ctx: click.Context, input_path: Path | None, output: Path | None, t
 # -- batch ----------------------------------------------------------------------------------
 @cli.command(epilog=EXIT_CODES)
 @click.argument("input_path", type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Results file (.csv, .jsonl, .parquet); manifest and report are written beside it.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Results file (.csv, .jsonl, .parquet), or with --engine ray a folder of Parquet parts; "
+                   "manifest and report are written beside it.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output (and discard an unfinished run).")
 @click.option("--chunk-rows", default=20_000, show_default=True, type=click.IntRange(1),
               help="Rows per checkpointed chunk.")
@@ -171,9 +172,20 @@ def classify(ctx: click.Context, input_path: Path | None, output: Path | None, t
 @click.option("--max-error-rate", default=1.0, show_default=True, type=click.FloatRange(0, 1),
               help="Stop (exit 6) when more than this share of rows is invalid.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process. ray: Ray Data actors on this machine or a cluster; INPUT may then be "
+                   "a folder of Parquet parts or a quoted glob (pip install 'customs-check[ray]'; docs/ray.md).")
+@click.option("--address", help="--engine ray: the Ray cluster ('auto', 'ray://HOST:10001'); default: "
+                                "$RAY_ADDRESS, else a new local Ray.")
+@click.option("--num-actors", type=click.IntRange(1), help="--engine ray: checker actors [default: as many as fit].")
+@click.option("--actor-cpus", type=click.FloatRange(0, min_open=True),
+              help="--engine ray: CPUs per actor, fractions allowed [default: 4, or what a small machine has].")
+@click.option("--actor-gpus", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="--engine ray: GPUs per actor (with --model minilm).")
 @click.pass_context
 def batch(ctx: click.Context, input_path: Path, output: Path, overwrite: bool, chunk_rows: int, encoding: str,
-          max_error_rate: float, no_report: bool) -> None:
+          max_error_rate: float, no_report: bool, engine: str, address: str | None, num_actors: int | None,
+          actor_cpus: float | None, actor_gpus: float) -> None:
     """Check every shipment in INPUT and write results, a manifest and a report.
 
     INPUT (.csv, .jsonl, .parquet) has the columns shipment_id, listing_title,
@@ -182,14 +194,25 @@ def batch(ctx: click.Context, input_path: Path, output: Path, overwrite: bool, c
     columns added. A killed run resumes when the same command is run again."""
     from customs_check.batch import BatchOptions, preflight_batch, run_batch
 
-    options = BatchOptions(chunk_rows=chunk_rows, overwrite=overwrite, encoding=encoding,
-                           max_error_rate=max_error_rate, report=not no_report)
-    source = preflight_batch(input_path, output, options)  # before the model loads: a typo costs nothing
-    checker = _checker(ctx)
-    progress = Progress("checking", quiet=ctx.obj["quiet"])
-    notify: Callable[[str], None] = (lambda _m: None) if ctx.obj["quiet"] else (lambda m: click.echo(m, err=True))
-    summary = run_batch(checker, input_path, output, options, progress=progress.rows, notify=notify, source=source)
-    progress.done()
+    if engine == "ray":
+        summary = _batch_ray(ctx, input_path, output, overwrite=overwrite, chunk_rows=chunk_rows, encoding=encoding,
+                             max_error_rate=max_error_rate, report=not no_report, address=address,
+                             num_actors=num_actors, actor_cpus=actor_cpus, actor_gpus=actor_gpus)
+    else:
+        if address is not None or num_actors is not None or actor_cpus is not None or actor_gpus:
+            raise click.UsageError("--address, --num-actors, --actor-cpus and --actor-gpus need --engine ray")
+        if output.is_dir():
+            raise click.BadParameter(f"File {str(output)!r} is a directory.", param_hint="'-o' / '--output'")
+        options = BatchOptions(chunk_rows=chunk_rows, overwrite=overwrite, encoding=encoding,
+                               max_error_rate=max_error_rate, report=not no_report)
+        source = preflight_batch(input_path, output, options)  # before the model loads: a typo costs nothing
+        checker = _checker(ctx)
+        progress = Progress("checking", quiet=ctx.obj["quiet"])
+        notify: Callable[[str], None] = (
+            (lambda _m: None) if ctx.obj["quiet"] else (lambda m: click.echo(m, err=True)))
+        summary = run_batch(checker, input_path, output, options, progress=progress.rows, notify=notify,
+                            source=source)
+        progress.done()
     sev = ", ".join(f"{k} {v:,}" for k, v in summary.by_severity.items())
     click.echo(f"{summary.rows:,} rows checked, {summary.flagged:,} flagged, {summary.errors:,} invalid ({sev})")
     if summary.errors:
@@ -200,6 +223,24 @@ def batch(ctx: click.Context, input_path: Path, output: Path, overwrite: bool, c
     if summary.report_path:
         click.echo(f"report:   {summary.report_path}")
     ctx.exit(1 if summary.flagged else 0)
+
+
+def _batch_ray(ctx: click.Context, input_path: Path, output: Path, **kw: Any) -> Any:
+    """``batch --engine ray``: Ray is imported only here (``--help`` stays fast)."""
+    from customs_check.ray_engine import preflight_ray, require_ray, run_batch_ray
+
+    require_ray()  # before anything else: without Ray, say how to install it
+    sources = preflight_ray(input_path, output, chunk_rows=kw["chunk_rows"], max_error_rate=kw["max_error_rate"],
+                            overwrite=kw["overwrite"], encoding=kw["encoding"])
+    checker = _checker(ctx)
+    o = ctx.obj
+    progress = Progress("checking", quiet=o["quiet"])
+    notify: Callable[[str], None] = (lambda _m: None) if o["quiet"] else (lambda m: click.echo(m, err=True))
+    summary = run_batch_ray(input_path, output, model=o["model"], home=o["home"], watchlist=o["watchlist"],
+                            exemplars=o["exemplars"], checker=checker, progress=progress.rows, notify=notify,
+                            sources=sources, **kw)
+    progress.done()
+    return summary
 
 
 # -- hs -------------------------------------------------------------------------------------
