@@ -42,6 +42,7 @@ __all__ = [
     "BatchSummary",
     "check_frame",
     "check_shipments",
+    "manifest_counts",
     "preflight_batch",
     "results_frame",
     "run_batch",
@@ -293,15 +294,7 @@ def run_batch(checker: Checker, input_path: str | Path, output_path: str | Path,
         "input": {"path": str(input_path), "sha256": state["input_sha256"], "bytes": state["input_bytes"],
                   "format": source.format},
         "output": {"path": str(output), "format": file_format(output)},
-        "rows": rows,
-        "errors": errors,
-        "errors_by_kind": stats["errors_by_kind"],
-        "flagged": stats["flagged"],
-        "by_severity": stats["by_severity"],
-        "by_watchlist": stats["by_watchlist"],
-        "model": checker.embedder.model_id,
-        "catalogue_version": checker.catalogue.version,
-        "index": {k: checker.index.manifest.get(k) for k in ("recipe_version", "recipe_sha256", "rows")},
+        **manifest_counts(checker, rows, errors, stats),
         "chunks": {"rows_per_chunk": opts.chunk_rows, "written_now": len(chunk_times), "resumed": resumed},
         "timings": {
             "seconds": round(time.time() - started, 3),
@@ -384,6 +377,21 @@ def _output_stats(part_files: list[Path]) -> dict[str, Any]:
         "by_watchlist": {str(k): int(v) for k, v in sorted(wl)},
         "errors_by_kind": {str(k): int(v) for k, v in sorted(kinds)},
         "flagged": int(flagged or 0),
+    }
+
+
+def manifest_counts(checker: Checker, rows: int, errors: int, stats: dict[str, Any]) -> dict[str, Any]:
+    """The part of a run manifest every engine shares: counts, model, catalogue, index."""
+    return {
+        "rows": rows,
+        "errors": errors,
+        "errors_by_kind": stats["errors_by_kind"],
+        "flagged": stats["flagged"],
+        "by_severity": stats["by_severity"],
+        "by_watchlist": stats["by_watchlist"],
+        "model": checker.embedder.model_id,
+        "catalogue_version": checker.catalogue.version,
+        "index": {k: checker.index.manifest.get(k) for k in ("recipe_version", "recipe_sha256", "rows")},
     }
 
 

@@ -63,6 +63,7 @@ from customs_check.batch import (
     _version,
     _write_json_atomic,
     check_frame,
+    manifest_counts,
 )
 from customs_check.errors import (
     CustomsCheckError,
@@ -887,15 +888,7 @@ def run_batch_ray(input_path: str | Path, output_dir: str | Path, *, model: str 
                   "files": len(sources)},
         "output": {"path": str(output), "format": "parquet-folder", "parts": len(part_files),
                    "row_index": ROW_INDEX},
-        "rows": rows,
-        "errors": errors,
-        "errors_by_kind": stats["errors_by_kind"],
-        "flagged": stats["flagged"],
-        "by_severity": stats["by_severity"],
-        "by_watchlist": stats["by_watchlist"],
-        "model": checker.embedder.model_id,
-        "catalogue_version": checker.catalogue.version,
-        "index": {k: checker.index.manifest.get(k) for k in ("recipe_version", "recipe_sha256", "rows")},
+        **manifest_counts(checker, rows, errors, stats),
         "chunks": {"rows_per_chunk": chunk_rows, "written_now": len(results), "resumed": len(done)},
         "timings": {
             "seconds": round(time.time() - started, 3),
