@@ -211,7 +211,7 @@ class Checker:
             titles.append(t)
             cats.append(c)
         vecs = self._listing_vectors(titles, cats)
-        search_texts = [f"{t} {c or ''}" for t, c in zip(titles, cats, strict=True)]
+        search_texts = [_listing_search_text(t, c) for t, c in zip(titles, cats, strict=True)]
         hits = self.index.search_levels(vecs, top_k=top_k, levels=(level,), texts=search_texts,
                                         lexical_weight=self.config.lexical_weight)
         return [self._candidates(h[level]) for h in hits]
@@ -304,8 +304,8 @@ class Checker:
         cfg = self.config
         lkeys = list(dict.fromkeys((p.title, p.category, p.watch_text) for p in items))
         lvecs = self._listing_vectors([k[0] for k in lkeys], [k[1] for k in lkeys])
-        lviews = dict(zip(lkeys, self._views(lvecs, [f"{k[0]} {k[1] or ''}" for k in lkeys], [k[2] for k in lkeys]),
-                          strict=True))
+        lviews = dict(zip(lkeys, self._views(lvecs, [_listing_search_text(k[0], k[1]) for k in lkeys],
+                                             [k[2] for k in lkeys]), strict=True))
         dkeys = list(dict.fromkeys(p.declared_text for p in items if p.declared_text))
         dvecs = self.embedder.embed(dkeys) if dkeys else np.zeros((0, self.embedder.dimensions), np.float32)
         dviews = dict(zip(dkeys, self._views(dvecs, dkeys, dkeys), strict=True)) if dkeys else {}
@@ -430,6 +430,11 @@ def _text_reason(text: str, sim: float, hits: list[SearchHit], catalogue: HSCata
     if sim < 0.3:
         return f'declared description "{text}" is unlike the listing (similarity {sim:.2f}){view}'
     return f'declared description "{text}" resembles the listing (similarity {sim:.2f}){view}'
+
+
+def _listing_search_text(title: str, category: str | None) -> str:
+    """What BM25 reads for a listing; classify and check must search the same text."""
+    return f"{title} {category or ''}"
 
 
 def _listing_watch_text(p: _Prepared) -> str:

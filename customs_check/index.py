@@ -133,23 +133,21 @@ class HSIndex:
         widest = 1 if levels == (6,) else 8
         n_rows = min(len(self), max(64, top_k * _ROWS_PER_CODE * widest))
         scores, rows = self._faiss.search(queries, n_rows)
-        out = []
-        for qi, (q_scores, q_rows) in enumerate(zip(scores, rows, strict=True)):
+
+        def fold(qi: int, q_scores: np.ndarray, q_rows: np.ndarray) -> dict[int, dict[str, tuple[float, float]]]:
             if hybrid:
                 assert texts is not None
-                best = self._fold_hybrid(queries[qi], q_scores, q_rows, texts[qi], top_k, levels, lexical_weight)
-            else:
-                best = self._fold(q_scores, q_rows, top_k, levels)
+                return self._fold_hybrid(queries[qi], q_scores, q_rows, texts[qi], top_k, levels, lexical_weight)
+            return self._fold(q_scores, q_rows, top_k, levels)
+
+        out = []
+        for qi, (q_scores, q_rows) in enumerate(zip(scores, rows, strict=True)):
+            best = fold(qi, q_scores, q_rows)
             if n_rows < len(self) and any(len(best[lv]) < top_k for lv in levels):
                 # The rows fetched belong to fewer than top_k codes (one chapter can own
                 # hundreds of rows): rank every row for this query.
                 all_scores, all_rows = self._faiss.search(queries[qi : qi + 1], len(self))
-                if hybrid:
-                    assert texts is not None
-                    best = self._fold_hybrid(queries[qi], all_scores[0], all_rows[0], texts[qi], top_k, levels,
-                                             lexical_weight)
-                else:
-                    best = self._fold(all_scores[0], all_rows[0], top_k, levels)
+                best = fold(qi, all_scores[0], all_rows[0])
             out.append({lv: [SearchHit(c, float(v[0]), float(v[1])) for c, v in best[lv].items()]
                         for lv in levels})
         return out
