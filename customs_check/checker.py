@@ -5,6 +5,8 @@ checks (one shipment, a list, a polars DataFrame). Every entry point funnels int
 from __future__ import annotations
 
 import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +19,10 @@ from customs_check.embeddings import EmbeddingModel, SQLiteCache, load_embedder
 from customs_check.embeddings.base import ProgressCallback
 from customs_check.errors import CustomsCheckError, InputFileError, InvalidInputError
 from customs_check.hs_codes.catalogue import HSCatalogue, HSCode, format_hs_code, load_catalogue
-from customs_check.index import HSIndex, SearchHit
+from customs_check.index import HSIndex, SearchHit, exact_dot, exact_units
 from customs_check.models import CheckResult, HSCandidate, Listing, Severity, Shipment, WatchlistHit
 from customs_check.paths import home_dir
+from customs_check.rules import TariffRules
 from customs_check.scoring import ScoringConfig, is_vague, mismatch_score, severity_for
 from customs_check.text import clean_text
 from customs_check.watchlist import Watchlist
@@ -38,6 +41,10 @@ _TOP_K = 5
 # Past this a field is not a product text but a pasted page or an attack: the row is
 # rejected. Below it, long text is cut to the model's window with a note in the reasons.
 MAX_FIELD_CHARS = 100_000
+# Views of texts kept between calls: a nightly batch meets the same best-selling listing
+# and the same "LINEAR GUIDE RAIL" in every chunk, and a view costs a search and a
+# watchlist match. About 3 KB each.
+_VIEW_CACHE_SIZE = 50_000
 
 
 # Field names as the batch columns call them, so a row error names the column to fix.
@@ -75,11 +82,20 @@ def listing_texts(listing: Listing) -> tuple[str, str | None, bool]:
 
 @dataclass
 class _TextView:
-    vec: np.ndarray
+    # The text's vector on the exact-scoring grid (index.exact_units), as int32: a view
+    # cache of 50,000 texts holds 75 MB of these, not 150 MB of float64.
+    exact: np.ndarray
     hs6: list[SearchHit]
     hs4: list[SearchHit]
     watch: list[WatchlistHit]
     candidates: list[HSCandidate] | None = None
+    # Best cosine (without the lexical bonus) of the subheadings and headings found.
+    top6: float = field(init=False)
+    top4: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.top6 = max((h.dense or h.score) for h in self.hs6) if self.hs6 else 0.0
+        self.top4 = max((h.dense or h.score) for h in self.hs4) if self.hs4 else 0.0
     code_scores: dict[str, float | None] = field(default_factory=dict)
 
 
@@ -106,7 +122,7 @@ class Checker:
                  catalogue: HSCatalogue | None = None, watchlist: Watchlist | None = None,
                  config: ScoringConfig | None = None, home: Path | None = None,
                  progress: ProgressCallback | None = None,
-                 notify: Callable[[str], None] | None = None) -> None:
+                 notify: Callable[[str], None] | None = None, view_cache_size: int = _VIEW_CACHE_SIZE) -> None:
         self.embedder = embedder
         self.catalogue = catalogue or load_catalogue()
         self.home = home or home_dir()
@@ -119,6 +135,11 @@ class Checker:
             )
         self.watchlist = watchlist or Watchlist.load()
         self.config = config or ScoringConfig()
+        self.rules = TariffRules(self.catalogue, self.embedder)
+        self.view_cache_size = view_cache_size
+        self._view_cache: OrderedDict[tuple[str, ...], _TextView] = OrderedDict()
+        self._view_owner: tuple[Any, ...] | None = None
+        self._view_lock = threading.Lock()
 
     @classmethod
     def open(cls, model: str = "default", *, home: str | Path | None = None, cache: bool = True,
@@ -213,7 +234,7 @@ class Checker:
         vecs = self._listing_vectors(titles, cats)
         search_texts = [_listing_search_text(t, c) for t, c in zip(titles, cats, strict=True)]
         hits = self.index.search_levels(vecs, top_k=top_k, levels=(level,), texts=search_texts,
-                                        lexical_weight=self.config.lexical_weight)
+                                        lexical_weight=self.config.lexical_weight, rules=self.rules)
         return [self._candidates(h[level]) for h in hits]
 
     # -- checking ------------------------------------------------------------------------
@@ -281,7 +302,8 @@ class Checker:
 
     def _code_score(self, view: _TextView, code: str) -> float | None:
         if code not in view.code_scores:
-            view.code_scores[code] = self.index.code_score(view.vec, code)
+            scores = self.index.code_scores(view.exact[None], code, on_grid=True)
+            view.code_scores[code] = None if scores is None else float(scores[0])
         return view.code_scores[code]
 
     def _view_candidates(self, view: _TextView) -> list[HSCandidate]:
@@ -292,32 +314,97 @@ class Checker:
     def _views(self, vectors: np.ndarray, search_texts: list[str], watch_texts: list[str]) -> list[_TextView]:
         cfg = self.config
         hits = self.index.search_levels(vectors, top_k=_TOP_K, levels=(6, 4), texts=search_texts,
-                                        lexical_weight=cfg.lexical_weight)
+                                        lexical_weight=cfg.lexical_weight, rules=self.rules)
         watch = self.watchlist.match(watch_texts, vectors, self.embedder,
                                      min_similarity=cfg.watchlist_min_similarity,
                                      min_margin=cfg.watchlist_min_margin)
-        return [_TextView(v, h[6], h[4], w) for v, h, w in zip(vectors, hits, watch, strict=True)]
+        exact = exact_units(vectors).astype(np.int32)
+        return [_TextView(e, h[6], h[4], w) for e, h, w in zip(exact, hits, watch, strict=True)]
+
+    def _cached_views(self, keys: list[tuple[str, ...]],
+                      build: Callable[[list[tuple[str, ...]]], list[_TextView]]) -> dict[tuple[str, ...], _TextView]:
+        """Views of ``keys`` from the cache, building the missing ones in one call."""
+        owner = (self.index, self.config, self.watchlist)
+        cache = self._view_cache
+        out: dict[tuple[str, ...], _TextView] = {}
+        missing = []
+        with self._view_lock:  # Checker objects are shared by threads (a web service)
+            if self._view_owner is None or any(a is not b for a, b in zip(owner, self._view_owner, strict=True)):
+                # Views depend on the index, scoring config and watchlist: any swap voids them.
+                cache.clear()
+                self._view_owner = owner
+            for key in keys:
+                view = cache.get(key)
+                if view is None:
+                    missing.append(key)
+                else:
+                    cache.move_to_end(key)
+                    out[key] = view
+        if missing:
+            # Built outside the lock; two threads may build one view, and get the same one.
+            built = build(missing)
+            with self._view_lock:
+                for key, view in zip(missing, built, strict=True):
+                    out[key] = view
+                    if self.view_cache_size > 0:
+                        cache[key] = view
+                while len(cache) > self.view_cache_size:
+                    cache.popitem(last=False)
+        return out
+
+    def _build_listing_views(self, keys: list[tuple[str, ...]]) -> list[_TextView]:
+        vecs = self._listing_vectors([k[1] for k in keys], [k[2] or None for k in keys])
+        return self._views(vecs, [_listing_search_text(k[1], k[2] or None) for k in keys], [k[3] for k in keys])
+
+    def _build_declaration_views(self, keys: list[tuple[str, ...]]) -> list[_TextView]:
+        texts = [k[1] for k in keys]
+        return self._views(self.embedder.embed(texts), texts, texts)
+
+    def _fill_code_scores(self, needs: Iterable[tuple[_TextView, str]]) -> None:
+        """Score every (view, code) a batch of pairs will ask for, one matrix product per
+        code, instead of one small product per pair."""
+        by_code: dict[str, dict[int, _TextView]] = {}
+        for view, code in needs:
+            if code not in view.code_scores:
+                by_code.setdefault(code, {})[id(view)] = view
+        for code, views in by_code.items():
+            vs = list(views.values())
+            scores = self.index.code_scores(np.stack([v.exact for v in vs]), code, on_grid=True)
+            for j, v in enumerate(vs):
+                v.code_scores[code] = None if scores is None else float(scores[j])
 
     def _check_prepared(self, items: list[_Prepared]) -> list[CheckResult]:
         # Everything about a text (its vector, HS candidates, watchlist hits) is computed
-        # once per distinct text; only the pairwise signals are per shipment.
+        # once per distinct text, and kept for later calls; only the pairwise signals are
+        # per shipment.
         cfg = self.config
-        lkeys = list(dict.fromkeys((p.title, p.category, p.watch_text) for p in items))
-        lvecs = self._listing_vectors([k[0] for k in lkeys], [k[1] for k in lkeys])
-        lviews = dict(zip(lkeys, self._views(lvecs, [_listing_search_text(k[0], k[1]) for k in lkeys],
-                                             [k[2] for k in lkeys]), strict=True))
-        dkeys = list(dict.fromkeys(p.declared_text for p in items if p.declared_text))
-        dvecs = self.embedder.embed(dkeys) if dkeys else np.zeros((0, self.embedder.dimensions), np.float32)
-        dviews = dict(zip(dkeys, self._views(dvecs, dkeys, dkeys), strict=True)) if dkeys else {}
+        lkey = {id(p): ("L", p.title, p.category or "", p.watch_text) for p in items}
+        lviews = self._cached_views(list(dict.fromkeys(lkey.values())), self._build_listing_views)
+        dkeys = list(dict.fromkeys(("D", p.declared_text) for p in items if p.declared_text))
+        dviews = {k[1]: v for k, v in self._cached_views(dkeys, self._build_declaration_views).items()}
+
+        def needs() -> Iterable[tuple[_TextView, str]]:
+            for p in items:
+                lview, dview, code = lviews[lkey[id(p)]], dviews.get(p.declared_text), p.declared_code
+                if code is not None:
+                    yield lview, code.hs2
+                    if code.hs4:
+                        yield lview, code.hs4
+                if dview is not None:
+                    for h in lview.hs4[:3]:
+                        yield dview, h.code
+                    if code is not None:
+                        yield dview, code.hs4 or code.hs2
+
+        self._fill_code_scores(needs())
 
         results = []
         for p in items:
-            lview = lviews[(p.title, p.category, p.watch_text)]
+            lview = lviews[lkey[id(p)]]
             dview = dviews.get(p.declared_text)
-            lv = lview.vec
             # Signals compare cosines only: the lexical bonus ranks candidates but has no
             # counterpart for an arbitrary declared code.
-            top = max((h.dense or h.score) for h in lview.hs6) if lview.hs6 else 0.0
+            top = lview.top6
             code = p.declared_code
             signals: dict[str, float | None] = dict.fromkeys(cfg.weights)
             reasons: list[str] = []
@@ -327,9 +414,9 @@ class Checker:
                 signals["code_gap2"] = max(0.0, top - s2) if s2 is not None else None
                 signals["code_gap4"] = max(0.0, top - s4) if s4 is not None else signals["code_gap2"]
             if dview is not None:
-                dv = dview.vec
-                signals["text_sim"] = float(lv @ dv)
-                d_top4 = max((h.dense or h.score) for h in dview.hs4) if dview.hs4 else 0.0
+                signals["text_sim"] = float(exact_dot(lview.exact[None].astype(np.float64),
+                                                      dview.exact[None].astype(np.float64))[0, 0])
+                d_top4 = dview.top4
                 fit = max((self._code_score(dview, h.code) or 0.0) for h in lview.hs4[:3])
                 signals["decl_gap4"] = max(0.0, d_top4 - fit)
                 if code is not None:

@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,10 +33,13 @@ from customs_check.embeddings.base import EmbeddingModel, ProgressCallback
 from customs_check.errors import IndexIntegrityError
 from customs_check.hs_codes.catalogue import HSCatalogue
 from customs_check.hs_codes.texts import RECIPE_VERSION, IndexText, index_texts, recipe_hash
-from customs_check.lexical import LexicalIndex
+from customs_check.lexical import LexicalIndex, lexical_version
 from customs_check.paths import file_sha256
 
-__all__ = ["FORMAT_VERSION", "HSIndex", "SearchHit"]
+if TYPE_CHECKING:
+    from customs_check.rules import TariffRules
+
+__all__ = ["FORMAT_VERSION", "HSIndex", "SearchHit", "exact_dot", "exact_units"]
 
 FORMAT_VERSION = 2
 # How many index rows FAISS returns before they are folded into codes: several rows vote
@@ -44,6 +47,23 @@ FORMAT_VERSION = 2
 _ROWS_PER_CODE = 4
 # Codes that BM25 adds to the dense candidates of one query.
 _LEXICAL_CANDIDATES = 20
+# Scores that decide a verdict are computed exactly: unit vectors are rounded to multiples
+# of 2^-20 and multiplied as integers held in float64 (each product < 2^40, a sum of up
+# to 8,192 of them < 2^53, so no rounding happens in any order). A float32 product's last
+# bits depend on which other queries share the BLAS call, and a batch resumed after a
+# crash, or checked with a warm view cache, must reproduce every score bit for bit.
+_EXACT_SCALE = float(2**20)
+
+
+def exact_units(vectors: np.ndarray) -> np.ndarray:
+    """Vectors on the exact-scoring grid (integers in float64)."""
+    return np.rint(np.asarray(vectors, dtype=np.float64) * _EXACT_SCALE)
+
+
+def exact_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosines between rows of ``a`` and ``b`` (both already :func:`exact_units`),
+    independent of batch shape and BLAS kernel."""
+    return (a @ b.T) / (_EXACT_SCALE * _EXACT_SCALE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +117,8 @@ class HSIndex:
         self.manifest = manifest or {}
         self.texts = [texts[i] for i in order] if texts is not None else None
         self._lexical: LexicalIndex | None = None
+        self._exact: np.ndarray | None = None
+        self._lexical_file: Path | None = None  # set when the index lives in a folder
         self._faiss = faiss.IndexFlatIP(self.dimensions)
         self._faiss.add(self.vectors)
         # The slice of rows of each HS6, HS4 and HS2 code, for scoring a declared code.
@@ -119,25 +141,32 @@ class HSIndex:
         return [by_level[level] for by_level in self.search_levels(queries, top_k=top_k, levels=(level,))]
 
     def search_levels(self, queries: np.ndarray, top_k: int = 5, levels: tuple[int, ...] = (6, 4, 2),
-                      texts: Sequence[str] | None = None,
-                      lexical_weight: float = 0.1) -> list[dict[int, list[SearchHit]]]:
+                      texts: Sequence[str] | None = None, lexical_weight: float = 0.1,
+                      rules: TariffRules | None = None) -> list[dict[int, list[SearchHit]]]:
         """One FAISS search per query, folded into the top codes at several levels.
 
         With ``texts`` (the queries' own texts) and an index that keeps its texts, the
         search is hybrid: codes found by BM25 join the candidates and every candidate's
-        score gains ``lexical_weight`` times its scaled BM25 score."""
+        score gains ``lexical_weight`` times its scaled BM25 score. With ``rules`` too,
+        the tariff rules rerank each query's candidates before the top-k cut."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        hybrid = texts is not None and self.texts is not None and lexical_weight > 0
         if texts is not None and len(texts) != len(queries):
             raise ValueError("texts must have one entry per query")
+        hybrid = texts is not None and self.texts is not None and (lexical_weight > 0 or rules is not None)
+        originals = queries
+        changed = [False] * len(queries)
+        if rules is not None and texts is not None:
+            queries, changed = rules.query_vectors(texts, queries)
+            queries = np.ascontiguousarray(queries, dtype=np.float32)
         widest = 1 if levels == (6,) else 8
         n_rows = min(len(self), max(64, top_k * _ROWS_PER_CODE * widest))
-        scores, rows = self._faiss.search(queries, n_rows)
+        scores, rows = self._exact_rescore(queries, *self._faiss.search(queries, n_rows))
 
         def fold(qi: int, q_scores: np.ndarray, q_rows: np.ndarray) -> dict[int, dict[str, tuple[float, float]]]:
             if hybrid:
                 assert texts is not None
-                return self._fold_hybrid(queries[qi], q_scores, q_rows, texts[qi], top_k, levels, lexical_weight)
+                return self._fold_hybrid(queries[qi], q_scores, q_rows, texts[qi], top_k, levels, lexical_weight,
+                                         rules)
             return self._fold(q_scores, q_rows, top_k, levels)
 
         out = []
@@ -146,35 +175,81 @@ class HSIndex:
             if n_rows < len(self) and any(len(best[lv]) < top_k for lv in levels):
                 # The rows fetched belong to fewer than top_k codes (one chapter can own
                 # hundreds of rows): rank every row for this query.
-                all_scores, all_rows = self._faiss.search(queries[qi : qi + 1], len(self))
+                all_scores, all_rows = self._exact_rescore(queries[qi : qi + 1],
+                                                           *self._faiss.search(queries[qi : qi + 1], len(self)))
                 best = fold(qi, all_scores[0], all_rows[0])
+            if changed[qi]:
+                # The search vector was adjusted to rank; the cosines reported stay those of
+                # the query itself, which the mismatch signals compare with other codes.
+                orig = originals[qi]
+                best = {lv: {c: (v[0], self.code_score(orig, c) or v[1]) for c, v in found.items()}
+                        for lv, found in best.items()}
             out.append({lv: [SearchHit(c, float(v[0]), float(v[1])) for c, v in best[lv].items()]
                         for lv in levels})
         return out
 
+    def _exact_rescore(self, queries: np.ndarray, scores: np.ndarray,
+                       rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS picks the rows; their scores and order are recomputed exactly, so a text's
+        hits do not depend on the other texts searched with it."""
+        exact_q = exact_units(queries)
+        out_s = np.empty(scores.shape, dtype=np.float64)
+        out_r = np.empty_like(rows)
+        for qi in range(len(queries)):
+            r = rows[qi]
+            valid = r >= 0
+            s = np.full(len(r), -np.inf)
+            s[valid] = exact_dot(self.exact_vectors[r[valid]].astype(np.float64), exact_q[qi : qi + 1])[:, 0]
+            order = np.lexsort((r, -s))  # best first; ties by row, so the order is total
+            out_s[qi], out_r[qi] = s[order], r[order]
+        return out_s, out_r
+
     @property
     def lexical(self) -> LexicalIndex | None:
+        """BM25 over the index texts: loaded from beside a stored index (building it costs
+        a second or more, too much for a CLI spot check), else built and stored there."""
         if self._lexical is None and self.texts is not None:
-            self._lexical = LexicalIndex(self.codes, self.texts)
+            recipe = self.manifest.get("recipe_sha256")
+            stored = self._lexical_file if recipe and "extra_rows" not in self.manifest else None
+            source = f"{recipe}:{len(self)}:{lexical_version()}"
+            if stored is not None:
+                self._lexical = LexicalIndex.load(stored, source)
+            if self._lexical is None:
+                self._lexical = LexicalIndex(self.codes, self.texts)
+                if stored is not None:
+                    with contextlib.suppress(OSError):  # a read-only home still works, just slower
+                        self._lexical.save(stored, source)
         return self._lexical
 
     def _fold_hybrid(self, query: np.ndarray, q_scores: np.ndarray, q_rows: np.ndarray, text: str, top_k: int,
-                     levels: tuple[int, ...], weight: float) -> dict[int, dict[str, tuple[float, float]]]:
+                     levels: tuple[int, ...], weight: float,
+                     rules: TariffRules | None = None) -> dict[int, dict[str, tuple[float, float]]]:
         lexical = self.lexical
         assert lexical is not None
         dense: dict[str, float] = {}
         for s, r in zip(q_scores.tolist(), q_rows.tolist(), strict=True):
             if r >= 0:
                 dense.setdefault(self.codes[r], s)
-        bm25 = lexical.scores(text)
+        bm25 = lexical.scores(text) if weight > 0 else np.zeros(len(lexical.codes))
         if bm25.any():
             for i in np.argsort(-bm25)[:_LEXICAL_CANDIDATES]:
                 code = lexical.codes[i]
                 if code not in dense and bm25[i] > 0:
-                    dense[code] = float(np.max(self.vectors[self._rows[code]] @ query))
-        ranked = sorted(
-            ((s + weight * float(bm25[lexical.code_id(c)]), s, c) for c, s in dense.items()), reverse=True
-        )
+                    dense[code] = self.code_score(query, code) or 0.0
+
+        def lexical_bonus(code: str) -> float:
+            i = lexical.code_id(code)
+            return weight * float(bm25[i]) if i is not None else 0.0
+
+        scored = {c: (s + lexical_bonus(c), s) for c, s in dense.items()}
+        if rules is not None:
+
+            def score_code(code: str) -> tuple[float, float] | None:
+                s = self.code_score(query, code)
+                return None if s is None else (s + lexical_bonus(code), s)
+
+            scored = rules.rerank(text, scored, score_code)
+        ranked = sorted(((v[0], v[1], c) for c, v in scored.items()), reverse=True)
         best: dict[int, dict[str, tuple[float, float]]] = {lv: {} for lv in levels}
         for score, s, code in ranked:
             for lv in levels:
@@ -199,13 +274,30 @@ class HSIndex:
                 break
         return best
 
+    @property
+    def exact_vectors(self) -> np.ndarray:
+        """The rows on the exact-scoring grid, as int32 (half the memory of float64)."""
+        if self._exact is None:
+            self._exact = exact_units(self.vectors).astype(np.int32)
+        return self._exact
+
     def code_score(self, query: np.ndarray, code: str) -> float | None:
         """Best cosine between ``query`` and the rows of an HS2/HS4/HS6 code; None if the
         code has no rows."""
+        scores = self.code_scores(query, code)
+        return None if scores is None else float(scores[0])
+
+    def code_scores(self, queries: np.ndarray, code: str, *, on_grid: bool = False) -> np.ndarray | None:
+        """:meth:`code_score` of one code for many query vectors at once (one matrix
+        product: a batch asks for the same declared codes again and again); exact.
+        ``on_grid``: the queries are already :func:`exact_units`."""
         rows = self._rows.get(code)
         if rows is None:
             return None
-        return float(np.max(self.vectors[rows] @ query))
+        block = self.exact_vectors[rows].astype(np.float64)
+        queries = np.atleast_2d(queries)
+        grid = queries.astype(np.float64) if on_grid else exact_units(queries)
+        return np.max(exact_dot(block, grid), axis=0)
 
     def with_rows(self, codes: Sequence[str], kinds: Sequence[str], vectors: np.ndarray,
                   texts: Sequence[str] | None = None) -> HSIndex:
@@ -248,6 +340,7 @@ class HSIndex:
         man_tmp.write_text(json.dumps(manifest, indent=2))
         os.replace(man_tmp, folder / "manifest.json")
         self.manifest = manifest
+        self._lexical_file = folder / "lexical.npz"
 
     @classmethod
     def load(cls, folder: Path, expected: dict[str, Any]) -> HSIndex:
@@ -273,8 +366,10 @@ class HSIndex:
             raise IndexIntegrityError(f"index files unreadable: {exc}") from exc
         if vectors.shape != (manifest["rows"], manifest["dimensions"]) or not np.isfinite(vectors).all():
             raise IndexIntegrityError("index vectors have the wrong shape or non-finite values")
-        return cls(meta["codes"], meta["kinds"], vectors, model_id=manifest["model_id"], manifest=manifest,
-                   texts=meta.get("texts"))
+        index = cls(meta["codes"], meta["kinds"], vectors, model_id=manifest["model_id"], manifest=manifest,
+                    texts=meta.get("texts"))
+        index._lexical_file = folder / "lexical.npz"
+        return index
 
     @classmethod
     def load_or_build(cls, embedder: EmbeddingModel, catalogue: HSCatalogue, home: Path, *,

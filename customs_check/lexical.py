@@ -9,19 +9,32 @@ listings: HS4 top-1 +4 points, HS6 top-1 +4 points at weight 0.1).
 from __future__ import annotations
 
 import math
+import os
 import re
+import tempfile
+import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LexicalIndex", "tokens"]
+__all__ = ["LexicalIndex", "lexical_version", "tokens"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
     "a an the and or of for with to in on by not other others than including excluding thereof whether nec "
     "be as at from kind used such".split()
 )
+
+
+def lexical_version() -> str:
+    """Changes whenever tokenisation or scoring changes, so stored postings go stale."""
+    import hashlib
+    import inspect
+
+    parts = [inspect.getsource(tokens), " ".join(sorted(_STOP)), inspect.getsource(LexicalIndex.__init__)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def tokens(text: str) -> list[str]:
@@ -64,6 +77,39 @@ class LexicalIndex:
             weight = idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[ids] / avg))
             self._postings[word] = (ids, weight)
         self._n = n
+
+    def save(self, path: Path, source: str) -> None:
+        """Write the postings to ``path`` (atomically); ``source`` identifies the texts they
+        were built from (the index recipe hash), so a stale file is never loaded."""
+        words = list(self._postings)
+        lengths = [len(self._postings[w][0]) for w in words]
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        ids = np.concatenate([self._postings[w][0] for w in words]).astype(np.int32) if words else np.zeros(0)
+        weights = np.concatenate([self._postings[w][1] for w in words]) if words else np.zeros(0)
+        fd, tmp = tempfile.mkstemp(prefix=".lexical.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, source=np.array(source), codes=np.array(self.codes), words=np.array(words),
+                     indptr=indptr, ids=ids, weights=weights)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path, source: str) -> LexicalIndex | None:
+        """The index saved at ``path`` for ``source``, or None when absent, stale or unreadable."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["source"]) != source:
+                    return None
+                codes, words = data["codes"].tolist(), data["words"].tolist()
+                indptr, ids, weights = data["indptr"], data["ids"].astype(np.intp), data["weights"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # a bad file is rebuilt, never trusted
+            return None
+        self = cls.__new__(cls)
+        self.codes = codes
+        self._id = {c: i for i, c in enumerate(codes)}
+        self._postings = {w: (ids[indptr[i] : indptr[i + 1]], weights[indptr[i] : indptr[i + 1]])
+                          for i, w in enumerate(words)}
+        self._n = len(codes)
+        return self
 
     def scores(self, text: str) -> np.ndarray:
         """BM25 of every code for ``text``, scaled so the best code scores 1 (all 0 when

@@ -7,6 +7,7 @@ share one embedding (and one cache entry).
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -37,6 +38,22 @@ def clean_text(value: str | None, max_chars: int = MAX_TEXT_CHARS) -> CleanText:
     ``max_chars`` at a word boundary."""
     if value is None:
         return CleanText("")
+    if len(value) <= _CACHED_CHARS:
+        return _clean_cached(value, max_chars)
+    return _clean(value, max_chars)
+
+
+# A batch repeats the same titles and declarations many times; short texts are cleaned
+# once (CleanText is immutable, so sharing it is safe).
+_CACHED_CHARS = 2000
+
+
+@functools.lru_cache(maxsize=100_000)
+def _clean_cached(value: str, max_chars: int) -> CleanText:
+    return _clean(value, max_chars)
+
+
+def _clean(value: str, max_chars: int) -> CleanText:
     text = value[:_HARD_CAP]
     text = unicodedata.normalize("NFKC", text)
     had_markup = "<" in text and bool(_TAG.search(text))

@@ -22,6 +22,7 @@ import numpy as np
 
 from customs_check.embeddings.base import EmbeddingModel
 from customs_check.hs_codes.catalogue import parse_hs_code
+from customs_check.index import exact_dot, exact_units
 from customs_check.models import WatchlistHit
 
 __all__ = ["Watchlist", "WatchlistCategory", "valid_cas"]
@@ -133,8 +134,10 @@ class Watchlist:
         """Hits for each text, strongest first. ``vectors`` are the texts' embeddings."""
         pos, owner, neg = self._exemplar_vectors(embedder)
         cats = list(self.categories.values())
-        sims = vectors @ pos.T if len(pos) else np.zeros((len(texts), 0))
-        neg_best = (vectors @ neg.T).max(axis=1) if len(neg) else np.full(len(texts), -1.0)
+        # Exact products: a hit and its evidence must not depend on the batch (see index.exact_dot).
+        exact = exact_units(vectors)
+        sims = exact_dot(exact, exact_units(pos)) if len(pos) else np.zeros((len(texts), 0))
+        neg_best = exact_dot(exact, exact_units(neg)).max(axis=1) if len(neg) else np.full(len(texts), -1.0)
         out: list[list[WatchlistHit]] = []
         for row, text in enumerate(texts):
             hits: list[WatchlistHit] = []

@@ -136,6 +136,7 @@ class HSCatalogue:
     def __init__(self, entries: list[HSEntry], version: str) -> None:
         self.version = version
         self._entries = {e.code: e for e in entries}
+        self._resolved: dict[str, HSCode] = {}
         self._children: dict[str, list[str]] = {}
         for e in entries:
             if e.parent:
@@ -172,6 +173,8 @@ class HSCatalogue:
         """Parse (if needed) and check that the code's HS part exists.
 
         Raises :class:`InvalidHSCodeError` or :class:`UnknownHSCodeError`."""
+        if isinstance(code, str) and code in self._resolved:
+            return self._resolved[code]  # a batch declares the same few codes again and again
         parsed = code if isinstance(code, HSCode) else parse_hs_code(code)
         for part in (parsed.hs2, parsed.hs4, parsed.hs6):
             if part is not None and part not in self._entries:
@@ -181,6 +184,10 @@ class HSCatalogue:
                     "which is not in the HS 2022 nomenclature",
                     hint="check the digits, or give only the heading (4 digits)",
                 )
+        if isinstance(code, str):
+            if len(self._resolved) >= 100_000:
+                self._resolved.clear()
+            self._resolved[code] = parsed
         return parsed
 
     def describe(self, code: str) -> str:

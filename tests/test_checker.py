@@ -11,7 +11,7 @@ from customs_check.embeddings import HashingEmbedder, MemoryCache
 from customs_check.checker import Checker, listing_texts
 from customs_check.errors import InvalidInputError
 from customs_check.models import CheckResult, Declaration, Listing, Severity, Shipment
-from customs_check.scoring import is_vague
+from customs_check.scoring import ScoringConfig, is_vague
 from customs_check.text import MAX_TEXT_CHARS, clean_text
 
 
@@ -259,6 +259,36 @@ def test_results_identical_from_eight_threads(fake_checker: Checker, shipments_r
     with ThreadPoolExecutor(max_workers=8) as pool:
         singles = list(pool.map(lambda it: checker.check_many([it])[0].model_dump(), items))
     assert singles == serial
+
+
+def test_view_cache_gives_the_same_results_as_none(fake_checker: Checker, shipments_rows: list[dict]) -> None:
+    def fresh(size: int) -> Checker:
+        return Checker(fake_checker.embedder, index=fake_checker.index, catalogue=fake_checker.catalogue,
+                       home=fake_checker.home, view_cache_size=size)
+
+    uncached = [r.model_dump() for r in fresh(0).check_many(shipments_rows)]
+    checker = fresh(3)
+    # Piecewise, so later calls mix cached views (built with other texts) and new ones.
+    piecewise = [r.model_dump() for i in range(0, len(shipments_rows), 2)
+                 for r in checker.check_many(shipments_rows[i : i + 2])]
+    again = [r.model_dump() for r in checker.check_many(shipments_rows)]
+    assert piecewise == uncached
+    assert again == uncached
+    assert len(checker._view_cache) == 3
+
+
+def test_view_cache_is_dropped_when_the_config_changes(fake_checker: Checker) -> None:
+    checker = Checker(fake_checker.embedder, index=fake_checker.index, catalogue=fake_checker.catalogue,
+                      home=fake_checker.home)
+    item = shipment("wireless earbuds", "wireless earphones", "8518.30")
+    before = checker.check(item)
+    checker.config = ScoringConfig(lexical_weight=0.0)
+    after = checker.check(item)
+    fresh = Checker(fake_checker.embedder, index=fake_checker.index, catalogue=fake_checker.catalogue,
+                    home=fake_checker.home, config=ScoringConfig(lexical_weight=0.0))
+    assert after == fresh.check(item)
+    assert after.listing_hs6_top != before.listing_hs6_top  # the lexical bonus is gone from the scores
+    assert len(checker._view_cache) == 2  # the listing and the declaration, of the new config only
 
 
 def test_checker_refuses_an_index_of_another_model(fake_checker: Checker) -> None:

@@ -117,6 +117,34 @@ def test_code_score_matches_brute_force(synthetic) -> None:
     assert index.code_score(query, "99") is None
 
 
+def test_code_scores_match_brute_force_and_code_score(synthetic) -> None:
+    index, vectors, codes = synthetic
+    queries = _unit(np.random.default_rng(6).normal(size=(7, vectors.shape[1])))
+    for code in ("84", "8401", codes[0]):
+        want = (vectors[[c.startswith(code) for c in codes]] @ queries.T).max(axis=0)
+        got = index.code_scores(queries, code)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        assert [index.code_score(q, code) for q in queries] == got.tolist()
+    assert index.code_scores(queries, "99") is None
+
+
+def test_scores_do_not_depend_on_the_batch(synthetic) -> None:
+    # A resumed batch recomputes a chunk with other texts around it (and FAISS and BLAS
+    # change kernels with the batch size): every score must come out bit for bit the same.
+    index, vectors, _ = synthetic
+    queries = _unit(np.random.default_rng(7).normal(size=(45, vectors.shape[1])))
+    together = index.search_levels(queries, top_k=5, levels=(6, 4))
+    for i in (0, 13, 44):
+        alone = index.search_levels(queries[i], top_k=5, levels=(6, 4))[0]
+        assert alone == together[i]
+        # A hit's cosine is the same number code_score gives: a declared code that is the
+        # best match has a gap of exactly 0, not float32 noise.
+        for hits in alone.values():
+            assert [h.dense for h in hits] == [index.code_score(queries[i], h.code) for h in hits]
+        for n in (1, 2, 3, 30):
+            assert index.code_scores(queries[i : i + n], "84")[0] == index.code_scores(queries, "84")[i]
+
+
 def test_index_shape_checks() -> None:
     with pytest.raises(ValueError, match="one row each"):
         HSIndex(["010110"], ["legal", "legal"], np.zeros((1, 4), np.float32), model_id="x")
@@ -335,3 +363,48 @@ def test_slug_is_a_safe_folder_name() -> None:
     assert _slug("../../etc") != _slug("etc")
     assert "/" not in _slug("../../etc")
     assert len(_slug("x" * 500)) <= 80 + 9
+
+
+# -- the stored BM25 postings ---------------------------------------------------------------
+_QUERIES = ("wireless earbuds bluetooth", "tablet press punch die", "knitted cotton sweater", "zzz nothing")
+
+
+def test_lexical_index_is_stored_beside_the_index_and_reused(real, saved: Path) -> None:
+    index, _, _, expected = real
+    first = HSIndex.load(saved, expected)
+    assert not (saved / "lexical.npz").exists()
+    built = first.lexical
+    assert (saved / "lexical.npz").exists()
+    again = HSIndex.load(saved, expected).lexical
+    assert again is not None and built is not None
+    assert again.codes == built.codes
+    for q in _QUERIES:
+        np.testing.assert_array_equal(again.scores(q), built.scores(q))
+        np.testing.assert_array_equal(again.scores(q), index.lexical.scores(q))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "stale"])
+def test_a_bad_or_stale_lexical_file_is_rebuilt(real, saved: Path, damage: str) -> None:
+    index, _, _, expected = real
+    assert HSIndex.load(saved, expected).lexical is not None  # and lexical.npz is written
+    path = saved / "lexical.npz"
+    if damage == "flip":
+        _flip_byte(path, offset=len(path.read_bytes()) // 2)
+    elif damage == "truncate":
+        path.write_bytes(path.read_bytes()[:1000])
+    else:
+        manifest = json.loads((saved / "manifest.json").read_text())
+        # Same file, but an index whose texts differ: the stored postings must not be used.
+        other = HSIndex(index.codes[:-1], index.kinds[:-1].tolist(), index.vectors[:-1], model_id=index.model_id,
+                        manifest=manifest, texts=index.texts[:-1])
+        other._lexical_file = path
+        lex = other.lexical
+        assert lex is not None
+        assert len(lex.codes) == len(set(index.codes[:-1]))
+        np.testing.assert_array_equal(lex.scores(_QUERIES[0]),
+                                      type(lex)(index.codes[:-1], index.texts[:-1]).scores(_QUERIES[0]))
+        return
+    lex = HSIndex.load(saved, expected).lexical
+    assert lex is not None
+    for q in _QUERIES:
+        np.testing.assert_array_equal(lex.scores(q), index.lexical.scores(q))
