@@ -232,14 +232,18 @@ class HSIndex:
                 dense.setdefault(self.codes[r], s)
         bm25 = lexical.scores(text) if weight > 0 else np.zeros(len(lexical.codes))
         if bm25.any():
-            for i in np.argsort(-bm25)[:_LEXICAL_CANDIDATES]:
-                code = lexical.codes[i]
-                if code not in dense and bm25[i] > 0:
-                    dense[code] = self.code_score(query, code) or 0.0
+            n = min(_LEXICAL_CANDIDATES, len(bm25) - 1)
+            top = np.argpartition(-bm25, n)[: n + 1] if n > 0 else np.arange(len(bm25))
+            top = top[np.lexsort((top, -bm25[top]))][:_LEXICAL_CANDIDATES]
+            extra = [lexical.codes[i] for i in top if bm25[i] > 0 and lexical.codes[i] not in dense]
+            for code, score in zip(extra, self.codes_score(query, extra), strict=True):
+                dense[code] = score
+
+        nonzero = np.flatnonzero(bm25)
+        bonus = dict(zip([lexical.codes[i] for i in nonzero], (weight * bm25[nonzero]).tolist(), strict=True))
 
         def lexical_bonus(code: str) -> float:
-            i = lexical.code_id(code)
-            return weight * float(bm25[i]) if i is not None else 0.0
+            return bonus.get(code, 0.0)
 
         scored = {c: (s + lexical_bonus(c), s) for c, s in dense.items()}
         if rules is not None:
@@ -286,6 +290,16 @@ class HSIndex:
         code has no rows."""
         scores = self.code_scores(query, code)
         return None if scores is None else float(scores[0])
+
+    def codes_score(self, query: np.ndarray, codes: Sequence[str]) -> list[float]:
+        """:meth:`code_score` of several codes (all with rows) for one query, in one product."""
+        if not codes:
+            return []
+        slices = [self._rows[c] for c in codes]
+        rows = np.concatenate([np.arange(sl.start, sl.stop) for sl in slices])
+        sims = exact_dot(self.exact_vectors[rows].astype(np.float64), exact_units(query[None]))[:, 0]
+        starts = np.cumsum([0] + [sl.stop - sl.start for sl in slices[:-1]])
+        return np.maximum.reduceat(sims, starts).tolist()
 
     def code_scores(self, queries: np.ndarray, code: str, *, on_grid: bool = False) -> np.ndarray | None:
         """:meth:`code_score` of one code for many query vectors at once (one matrix

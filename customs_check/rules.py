@@ -247,7 +247,8 @@ class TariffRules:
         self._by_heading: dict[str, list[str]] = {}
         for code in catalogue.subheadings:
             self._by_heading.setdefault(code[:4], []).append(code)
-        self._group_fibres: dict[tuple[str, str], frozenset[str]] = {}
+        self._goods_words: dict[str, str] = {}
+        self._sibling_fibres: dict[str, list[frozenset[str]]] = {}
 
     # -- query vectors ----------------------------------------------------------------
     def query_vectors(self, texts: Sequence[str], vectors: np.ndarray) -> tuple[np.ndarray, list[bool]]:
@@ -462,12 +463,16 @@ class TariffRules:
         return [c for c in self._by_heading.get(code[:4], []) if c != code and self._goods_word(c) == key]
 
     def _goods_word(self, code: str) -> str:
-        return self.catalogue.get(code).description.split(";")[0].split(",")[0].split()[0].lower()
+        word = self._goods_words.get(code)
+        if word is None:
+            word = self.catalogue.get(code).description.split(";")[0].split(",")[0].split()[0].lower()
+            self._goods_words[code] = word
+        return word
 
     def _group_fibre_sets(self, code: str) -> list[frozenset[str]]:
-        out = []
-        for sib in self._siblings(code):
-            f = self._code(sib).fibres
-            if f is not None:
-                out.append(f)
+        # Memoised: asked for every garment candidate of every query of a batch.
+        out = self._sibling_fibres.get(code)
+        if out is None:
+            out = [f for sib in self._siblings(code) if (f := self._code(sib).fibres) is not None]
+            self._sibling_fibres[code] = out
         return out
