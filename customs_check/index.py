@@ -121,6 +121,12 @@ class HSIndex:
         self._lexical_file: Path | None = None  # set when the index lives in a folder
         self._faiss = faiss.IndexFlatIP(self.dimensions)
         self._faiss.add(self.vectors)
+        # FAISS keeps its own copy of the rows: read that one (62 MB for MiniLM) instead of
+        # holding two. Read-only, since FAISS owns the memory.
+        stored = faiss.rev_swig_ptr(self._faiss.get_xb(), self.vectors.size).reshape(self.vectors.shape)
+        if np.array_equal(stored, self.vectors):
+            self.vectors = stored
+            self.vectors.flags.writeable = False
         # The slice of rows of each HS6, HS4 and HS2 code, for scoring a declared code.
         self._rows: dict[str, slice] = {}
         bounds: dict[str, list[int]] = {}
