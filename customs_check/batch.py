@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = [
     "RESULT_SCHEMA",
     "BatchOptions",
     "BatchSummary",
+    "VerdictCache",
     "check_frame",
     "check_shipments",
     "manifest_counts",
@@ -94,11 +96,15 @@ def _result_row(r: CheckResult) -> dict[str, Any]:
 
 
 def results_frame(results: Iterable[CheckResult]) -> pl.DataFrame:
+    return _rows_frame(_result_row(r) for r in results)
+
+
+def _rows_frame(rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
     import pyarrow as pa
 
     columns: dict[str, list[Any]] = {name: [] for name in RESULT_SCHEMA}
-    for r in results:
-        for name, value in _result_row(r).items():
+    for row in rows:
+        for name, value in row.items():
             columns[name].append(value)
     # Through Arrow: polars builds list columns from Python one Series per row, ~5x slower.
     schema = _arrow_result_schema()
@@ -115,11 +121,44 @@ def _arrow_result_schema() -> Any:
 _ARROW_SCHEMA: Any = None
 
 
-def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | None = None) -> pl.DataFrame:
+class VerdictCache:
+    """The verdicts of recently checked distinct rows, kept across the chunks of a run.
+
+    Rows equal on :data:`CHECK_COLUMNS` get the same verdict (every score is computed
+    exactly, whatever else is checked with it), so the best-seller shipped in every chunk
+    is checked once a run. Bounded: the least recently used verdicts go first (about
+    1.5 KB each)."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self.hits = 0
+        self._rows: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        row = self._rows.get(key)
+        if row is not None:
+            self._rows.move_to_end(key)
+            self.hits += 1
+        return row
+
+    def put(self, key: tuple[Any, ...], row: dict[str, Any]) -> None:
+        if self.size <= 0:
+            return
+        self._rows[key] = row
+        while len(self._rows) > self.size:
+            self._rows.popitem(last=False)
+
+
+def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | None = None,
+                verdicts: VerdictCache | None = None) -> pl.DataFrame:
     """Check every row of ``frame``: its columns plus the result columns, in input order.
 
-    Rows that agree on every column a verdict depends on are checked once. ``seen_ids``
-    (shared across the chunks of one run) turns a repeated shipment id into a row error.
+    Rows that agree on every column a verdict depends on are checked once; with
+    ``verdicts`` (shared across the chunks of one run), once per run. ``seen_ids`` (shared
+    the same way) turns a repeated shipment id into a row error.
     """
     for name in INPUT_COLUMNS:
         if name not in frame.columns:
@@ -140,9 +179,17 @@ def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | N
                 seen_ids.add(sid)
     valid = work.filter(~pl.col(_ROW_ID).is_in(list(errors))) if errors else work
     distinct = valid.select(CHECK_COLUMNS).unique(maintain_order=True)
-    results = checker.check_many(distinct.iter_rows(named=True))
-    verdicts = pl.concat([distinct, results_frame(results)], how="horizontal")
-    checked = valid.select(_ROW_ID, *CHECK_COLUMNS).join(verdicts, on=list(CHECK_COLUMNS), how="left",
+    keys = distinct.rows()
+    rows: list[dict[str, Any] | None] = [verdicts.get(k) for k in keys] if verdicts is not None else [None] * len(keys)
+    todo = [i for i, row in enumerate(rows) if row is None]
+    if todo:
+        fresh = checker.check_many(dict(zip(CHECK_COLUMNS, keys[i], strict=True)) for i in todo)
+        for i, result in zip(todo, fresh, strict=True):
+            row = rows[i] = _result_row(result)
+            if verdicts is not None:
+                verdicts.put(keys[i], row)
+    table = pl.concat([distinct, _rows_frame(r for r in rows if r is not None)], how="horizontal")
+    checked = valid.select(_ROW_ID, *CHECK_COLUMNS).join(table, on=list(CHECK_COLUMNS), how="left",
                                                         nulls_equal=True)
     failed = results_frame(CheckResult(error=msg, error_kind=kind) for msg, kind in errors.values()).with_columns(
         pl.Series(_ROW_ID, list(errors), dtype=checked.schema[_ROW_ID])
@@ -261,6 +308,7 @@ def run_batch(checker: Checker, input_path: str | Path, output_path: str | Path,
     total_rows = _count_rows(source)
 
     seen_ids: set[str] = set()
+    verdicts = VerdictCache()
     rows = errors = 0
     resumed = 0
     cache_hits_before = checker.embedder.cache_hits
@@ -279,7 +327,7 @@ def run_batch(checker: Checker, input_path: str | Path, output_path: str | Path,
             resumed += 1
             continue
         t = time.perf_counter()
-        checked = check_frame(checker, chunk, seen_ids=seen_ids)
+        checked = check_frame(checker, chunk, seen_ids=seen_ids, verdicts=verdicts)
         n_err = int(checked["error"].is_not_null().sum())
         write_frame_atomic(checked, part)
         _write_json_atomic(parts / f"part-{n:06d}.json", {"rows": checked.height, "errors": n_err})
@@ -322,6 +370,7 @@ def run_batch(checker: Checker, input_path: str | Path, output_path: str | Path,
         "cache": {
             "texts_embedded": checker.embedder.texts_embedded - embedded_before,
             "cache_hits": checker.embedder.cache_hits - cache_hits_before,
+            "verdicts_reused": verdicts.hits,
         },
     }
     _write_json_atomic(manifest_path, manifest)

@@ -57,6 +57,7 @@ from customs_check.batch import (
     REQUIRED_COLUMNS,
     BatchSummary,
     ProgressFn,
+    VerdictCache,
     _output_stats,
     _parts_dir,
     _prepare_parts,
@@ -519,6 +520,7 @@ class _ChunkChecker:
         home = Path(spec["home"])
         watchlist = Watchlist.load(spec["watchlist"]) if spec.get("watchlist") else None
         self.checker = Checker(embedder, home=home, watchlist=watchlist, notify=lambda _m: None)
+        self.verdicts = VerdictCache()  # an actor checks many chunks: repeated rows once
         if spec.get("exemplars"):
             self.checker.add_exemplars(spec["exemplars"])
         recipe = self.checker.index.manifest.get("recipe_sha256")
@@ -588,7 +590,7 @@ class _ChunkChecker:
         embedder = self.checker.embedder
         hits0, embedded0 = embedder.cache_hits, embedder.texts_embedded
         frame = self._read(c)
-        checked = check_frame(self.checker, frame, seen_ids=set(c["prior_ids"] or ()))
+        checked = check_frame(self.checker, frame, seen_ids=set(c["prior_ids"] or ()), verdicts=self.verdicts)
         checked = checked.with_columns(
             pl.int_range(c["row_offset"], c["row_offset"] + checked.height, dtype=pl.Int64).alias(ROW_INDEX))
         if self.cache is not None:

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from conftest import INPUT_COLUMNS, write_jsonl
 from polars.testing import assert_frame_equal
 
-from customs_check.batch import RESULT_SCHEMA, BatchOptions, check_frame, run_batch
+from customs_check.batch import RESULT_SCHEMA, BatchOptions, VerdictCache, check_frame, run_batch
 from customs_check.checker import Checker
 from customs_check.cli import cli
 from customs_check.errors import ErrorRateExceededError, InputFileError, OutputError
@@ -98,7 +98,7 @@ def test_batch_demo(tmp_path: Path, ext: str) -> None:
     assert manifest["input"]["format"] == "jsonl"
     assert manifest["output"] == {"path": str(out), "format": ext}
     assert manifest["timings"]["seconds"] >= 0
-    assert set(manifest["cache"]) == {"texts_embedded", "cache_hits"}
+    assert set(manifest["cache"]) == {"texts_embedded", "cache_hits", "verdicts_reused"}
     assert all(isinstance(v, int) and v >= 0 for v in manifest["cache"].values())
     assert manifest["chunks"] == {"rows_per_chunk": 20_000, "written_now": 1, "resumed": 0}
     assert not (tmp_path / f"results.{ext}.parts").exists()
@@ -238,6 +238,40 @@ def test_check_frame_checks_each_distinct_row_once(fake_checker: Checker, monkey
     assert seen == [2]
     assert out.height == 51
     assert out["shipment_id"].to_list() == [*map(str, range(50)), "other"]
+
+
+def test_verdict_cache_reuses_rows_across_chunks(fake_checker: Checker, monkeypatch: pytest.MonkeyPatch) -> None:
+    chunks = [pl.DataFrame([_row(f"{c}-{i}", title) for i, title in enumerate(titles)])
+              for c, titles in enumerate([["water bottle", "TWS earbuds"], ["TWS earbuds", "leather wallet"],
+                                          ["water bottle", "leather wallet", "TWS earbuds"]])]
+    plain = [check_frame(fake_checker, chunk) for chunk in chunks]
+    checked: list[int] = []
+    real = fake_checker.check_many
+
+    def counting(items):
+        items = list(items)
+        checked.append(len(items))
+        return real(items)
+
+    monkeypatch.setattr(fake_checker, "check_many", counting)
+    verdicts = VerdictCache(size=2)
+    cached = [check_frame(fake_checker, chunk, verdicts=verdicts) for chunk in chunks]
+    for a, b in zip(plain, cached, strict=True):
+        assert_frame_equal(a, b)
+    # Chunk 2 re-uses the earbuds; chunk 3 finds the wallet and earbuds (the two most
+    # recent) but not the bottle, which the size-2 cache let go.
+    assert checked == [2, 1, 1]
+    assert verdicts.hits == 3
+    assert len(verdicts) == 2
+
+
+def test_run_batch_counts_reused_verdicts(fake_checker: Checker, tmp_path: Path) -> None:
+    rows = [_row(f"S{i}", ["water bottle", "TWS earbuds"][i % 2]) for i in range(10)]
+    inp = write_jsonl(tmp_path / "in.jsonl", rows)
+    summary = run_batch(fake_checker, inp, tmp_path / "out.parquet", BatchOptions(chunk_rows=2, report=False),
+                        notify=lambda _m: None)
+    # Five chunks of the same two rows: checked in the first, re-used in the other four.
+    assert summary.manifest["cache"]["verdicts_reused"] == 8
 
 
 @pytest.mark.parametrize("ext", ["parquet", "csv", "jsonl"])
