@@ -82,12 +82,20 @@ def write_report(path: Path, manifest: dict[str, Any], part_files: list[Path], *
     columns = lazy.collect_schema().names()
     wanted = [c for c in ("shipment_id", "severity", "mismatch_score", "watchlist", "listing_title",
                           "declared_description", "declared_hs_code", "listing_hs6_top", "reasons") if c in columns]
-    flagged = (
-        lazy.filter(pl.col("mismatch").fill_null(False))
-        .with_columns(pl.col("severity").replace_strict(
+    # Rank on three small columns first, then read the wide ones (reasons, titles) for the
+    # rows shown only: a million-row night must not pull every flagged row's text into memory.
+    numbered = pl.scan_parquet(part_files, row_index_name="_row")
+    top = (
+        numbered.filter(pl.col("mismatch").fill_null(False))
+        .select("_row", "mismatch_score", pl.col("severity").replace_strict(
             {"critical": 0, "high": 1, "medium": 2, "low": 3}, default=4, return_dtype=pl.Int8).alias("_rank"))
-        .sort(["_rank", "mismatch_score"], descending=[False, True])
-        .head(_MAX_FLAGGED_ROWS).select(wanted).collect()
+        .sort(["_rank", "mismatch_score", "_row"], descending=[False, True, False])
+        .head(_MAX_FLAGGED_ROWS).collect()
+    )
+    order = {row: i for i, row in enumerate(top["_row"].to_list())}
+    flagged = (
+        numbered.filter(pl.col("_row").is_in(list(order))).select("_row", *wanted).collect()
+        .sort(pl.col("_row").replace_strict(order, return_dtype=pl.Int64)).select(wanted)
     )
     errors = lazy.filter(pl.col("error").is_not_null()).select(
         [c for c in ("shipment_id", "error") if c in columns]).head(100).collect()
