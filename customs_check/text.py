@@ -44,11 +44,12 @@ def clean_text(value: str | None, max_chars: int = MAX_TEXT_CHARS) -> CleanText:
 
 
 # A batch repeats the same titles and declarations many times; short texts are cleaned
-# once (CleanText is immutable, so sharing it is safe).
-_CACHED_CHARS = 2000
+# once (CleanText is immutable, so sharing it is safe). Bounded: at most 50,000 texts of
+# up to 500 characters, ~50 MB in the worst case.
+_CACHED_CHARS = 500
 
 
-@functools.lru_cache(maxsize=100_000)
+@functools.lru_cache(maxsize=50_000)
 def _clean_cached(value: str, max_chars: int) -> CleanText:
     return _clean(value, max_chars)
 
