@@ -19,7 +19,6 @@ import os
 import shutil
 import sys
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from customs_check.embeddings.cache import BoundedLRU
 from customs_check.errors import ErrorRateExceededError, InputFileError, InvalidInputError, OutputError
 from customs_check.io import BAD_LINE_COLUMN, InputSource, file_format, open_input, write_frame_atomic
 from customs_check.models import CheckResult, Shipment
@@ -121,35 +121,16 @@ def _arrow_result_schema() -> Any:
 _ARROW_SCHEMA: Any = None
 
 
-class VerdictCache:
+class VerdictCache(BoundedLRU[tuple[Any, ...], dict[str, Any]]):
     """The verdicts of recently checked distinct rows, kept across the chunks of a run.
 
     Rows equal on :data:`CHECK_COLUMNS` get the same verdict (every score is computed
     exactly, whatever else is checked with it), so the best-seller shipped in every chunk
     is checked once a run. Bounded: the least recently used verdicts go first (about
-    1.5 KB each)."""
+    1.5 KB each); ``hits`` counts the verdicts re-used."""
 
     def __init__(self, size: int = 50_000) -> None:
-        self.size = size
-        self.hits = 0
-        self._rows: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
-        row = self._rows.get(key)
-        if row is not None:
-            self._rows.move_to_end(key)
-            self.hits += 1
-        return row
-
-    def put(self, key: tuple[Any, ...], row: dict[str, Any]) -> None:
-        if self.size <= 0:
-            return
-        self._rows[key] = row
-        while len(self._rows) > self.size:
-            self._rows.popitem(last=False)
+        super().__init__(size)
 
 
 def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | None = None,
@@ -180,14 +161,15 @@ def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | N
     valid = work.filter(~pl.col(_ROW_ID).is_in(list(errors))) if errors else work
     distinct = valid.select(CHECK_COLUMNS).unique(maintain_order=True)
     keys = distinct.rows()
-    rows: list[dict[str, Any] | None] = [verdicts.get(k) for k in keys] if verdicts is not None else [None] * len(keys)
+    found = verdicts.get_many(keys) if verdicts is not None else {}
+    rows: list[dict[str, Any] | None] = [found.get(k) for k in keys]
     todo = [i for i, row in enumerate(rows) if row is None]
     if todo:
         fresh = checker.check_many(dict(zip(CHECK_COLUMNS, keys[i], strict=True)) for i in todo)
         for i, result in zip(todo, fresh, strict=True):
-            row = rows[i] = _result_row(result)
-            if verdicts is not None:
-                verdicts.put(keys[i], row)
+            rows[i] = _result_row(result)
+        if verdicts is not None:
+            verdicts.put_many((keys[i], rows[i]) for i in todo)
     table = pl.concat([distinct, _rows_frame(r for r in rows if r is not None)], how="horizontal")
     checked = valid.select(_ROW_ID, *CHECK_COLUMNS).join(table, on=list(CHECK_COLUMNS), how="left",
                                                         nulls_equal=True)

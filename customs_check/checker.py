@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from pydantic import ValidationError
 
 from customs_check.embeddings import EmbeddingModel, SQLiteCache, load_embedder
 from customs_check.embeddings.base import ProgressCallback
+from customs_check.embeddings.cache import BoundedLRU
 from customs_check.errors import CustomsCheckError, InputFileError, InvalidInputError
 from customs_check.hs_codes.catalogue import HSCatalogue, HSCode, format_hs_code, load_catalogue
 from customs_check.index import HSIndex, SearchHit, exact_dot, exact_units
@@ -89,6 +89,7 @@ class _TextView:
     hs4: list[SearchHit]
     watch: list[WatchlistHit]
     candidates: list[HSCandidate] | None = None
+    code_scores: dict[str, float | None] = field(default_factory=dict)
     # Best cosine (without the lexical bonus) of the subheadings and headings found.
     top6: float = field(init=False)
     top4: float = field(init=False)
@@ -96,7 +97,6 @@ class _TextView:
     def __post_init__(self) -> None:
         self.top6 = max((h.dense or h.score) for h in self.hs6) if self.hs6 else 0.0
         self.top4 = max((h.dense or h.score) for h in self.hs4) if self.hs4 else 0.0
-    code_scores: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -136,10 +136,18 @@ class Checker:
         self.watchlist = watchlist or Watchlist.load()
         self.config = config or ScoringConfig()
         self.rules = TariffRules(self.catalogue, self.embedder)
-        self.view_cache_size = view_cache_size
-        self._view_cache: OrderedDict[tuple[str, ...], _TextView] = OrderedDict()
+        self._view_cache: BoundedLRU[tuple[str, ...], _TextView] = BoundedLRU(view_cache_size)
         self._view_owner: tuple[Any, ...] | None = None
         self._view_lock = threading.Lock()
+
+    @property
+    def view_cache_size(self) -> int:
+        """How many texts' views (search and watchlist results) are kept between calls."""
+        return self._view_cache.size
+
+    @view_cache_size.setter
+    def view_cache_size(self, size: int) -> None:
+        self._view_cache.size = size
 
     @classmethod
     def open(cls, model: str = "default", *, home: str | Path | None = None, cache: bool = True,
@@ -301,9 +309,7 @@ class Checker:
         return prepared
 
     def _code_score(self, view: _TextView, code: str) -> float | None:
-        if code not in view.code_scores:
-            scores = self.index.code_scores(view.exact[None], code, on_grid=True)
-            view.code_scores[code] = None if scores is None else float(scores[0])
+        self._fill_code_scores([(view, code)])
         return view.code_scores[code]
 
     def _view_candidates(self, view: _TextView) -> list[HSCandidate]:
@@ -325,31 +331,18 @@ class Checker:
                       build: Callable[[list[tuple[str, ...]]], list[_TextView]]) -> dict[tuple[str, ...], _TextView]:
         """Views of ``keys`` from the cache, building the missing ones in one call."""
         owner = (self.index, self.config, self.watchlist)
-        cache = self._view_cache
-        out: dict[tuple[str, ...], _TextView] = {}
-        missing = []
         with self._view_lock:  # Checker objects are shared by threads (a web service)
             if self._view_owner is None or any(a is not b for a, b in zip(owner, self._view_owner, strict=True)):
                 # Views depend on the index, scoring config and watchlist: any swap voids them.
-                cache.clear()
+                self._view_cache.clear()
                 self._view_owner = owner
-            for key in keys:
-                view = cache.get(key)
-                if view is None:
-                    missing.append(key)
-                else:
-                    cache.move_to_end(key)
-                    out[key] = view
+        out = self._view_cache.get_many(keys)
+        missing = [k for k in keys if k not in out]
         if missing:
-            # Built outside the lock; two threads may build one view, and get the same one.
-            built = build(missing)
-            with self._view_lock:
-                for key, view in zip(missing, built, strict=True):
-                    out[key] = view
-                    if self.view_cache_size > 0:
-                        cache[key] = view
-                while len(cache) > self.view_cache_size:
-                    cache.popitem(last=False)
+            # Built outside any lock; two threads may build one view, and get the same one.
+            built = dict(zip(missing, build(missing), strict=True))
+            self._view_cache.put_many(built.items())
+            out.update(built)
         return out
 
     def _build_listing_views(self, keys: list[tuple[str, ...]]) -> list[_TextView]:

@@ -205,7 +205,7 @@ class HSIndex:
             r = rows[qi]
             valid = r >= 0
             s = np.full(len(r), -np.inf)
-            s[valid] = exact_dot(self.exact_vectors[r[valid]].astype(np.float64), exact_q[qi : qi + 1])[:, 0]
+            s[valid] = exact_dot(self._exact_rows(r[valid]), exact_q[qi : qi + 1])[:, 0]
             order = np.lexsort((r, -s))  # best first; ties by row, so the order is total
             out_s[qi], out_r[qi] = s[order], r[order]
         return out_s, out_r
@@ -291,6 +291,10 @@ class HSIndex:
             self._exact = exact_units(self.vectors).astype(np.int32)
         return self._exact
 
+    def _exact_rows(self, rows: np.ndarray | slice) -> np.ndarray:
+        """Some rows on the exact-scoring grid, as the float64 that :func:`exact_dot` takes."""
+        return self.exact_vectors[rows].astype(np.float64)
+
     def code_score(self, query: np.ndarray, code: str) -> float | None:
         """Best cosine between ``query`` and the rows of an HS2/HS4/HS6 code; None if the
         code has no rows."""
@@ -303,7 +307,7 @@ class HSIndex:
             return []
         slices = [self._rows[c] for c in codes]
         rows = np.concatenate([np.arange(sl.start, sl.stop) for sl in slices])
-        sims = exact_dot(self.exact_vectors[rows].astype(np.float64), exact_units(query[None]))[:, 0]
+        sims = exact_dot(self._exact_rows(rows), exact_units(query[None]))[:, 0]
         starts = np.cumsum([0] + [sl.stop - sl.start for sl in slices[:-1]])
         return np.maximum.reduceat(sims, starts).tolist()
 
@@ -314,7 +318,7 @@ class HSIndex:
         rows = self._rows.get(code)
         if rows is None:
             return None
-        block = self.exact_vectors[rows].astype(np.float64)
+        block = self._exact_rows(rows)
         queries = np.atleast_2d(queries)
         grid = queries.astype(np.float64) if on_grid else exact_units(queries)
         return np.max(exact_dot(block, grid), axis=0)

@@ -209,6 +209,14 @@ _CODE_FIBRES: list[tuple[re.Pattern[str], frozenset[str]]] = [
 _RESIDUAL = re.compile(r"other than|n\.e\.c\.")
 
 
+def _named_fibres(desc: str) -> frozenset[str] | None:
+    """The fibre groups a subheading text names (the first pattern that matches)."""
+    for pattern, groups in _CODE_FIBRES:
+        if pattern.search(desc):
+            return groups
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class _CodeFacts:
     construction: str | None
@@ -441,17 +449,13 @@ class TariffRules:
         desc = self.catalogue.get(code).description.lower() if code in self.catalogue else ""
         if code[:2] not in ("61", "62"):
             return None
-        for pattern, groups in _CODE_FIBRES:
-            if pattern.search(desc):
-                return groups
+        own = _named_fibres(desc)
+        if own is not None:
+            return own
         if "textile materials" in desc or _RESIDUAL.search(desc):
             named: set[str] = set()
             for sib in self._siblings(code):
-                sib_desc = self.catalogue.get(sib).description.lower()
-                for pattern, groups in _CODE_FIBRES:
-                    if pattern.search(sib_desc):
-                        named |= groups
-                        break
+                named |= _named_fibres(self.catalogue.get(sib).description.lower()) or set()
             if named:
                 return frozenset(_TEXTILE_GROUPS - named)
         return None

@@ -16,11 +16,14 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
-__all__ = ["CacheStats", "EmbeddingCache", "MemoryCache", "SQLiteCache"]
+__all__ = ["BoundedLRU", "CacheStats", "EmbeddingCache", "MemoryCache", "SQLiteCache"]
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class EmbeddingCache(Protocol):
@@ -29,34 +32,63 @@ class EmbeddingCache(Protocol):
     def put_many(self, vectors: Mapping[bytes, np.ndarray], model_id: str) -> None: ...
 
 
+class BoundedLRU(Generic[K, V]):
+    """A thread-safe map that keeps its ``size`` most recently used entries and counts
+    hits. The in-memory embedding cache, a checker's text views and a batch's verdicts
+    are all one of these."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = 0
+        self._data: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: Iterable[K]) -> dict[K, V]:
+        """The entries found among ``keys``; each becomes the most recently used."""
+        out: dict[K, V] = {}
+        with self._lock:
+            for k in keys:
+                v = self._data.get(k)
+                if v is not None:
+                    self._data.move_to_end(k)
+                    out[k] = v
+            self.hits += len(out)
+        return out
+
+    def put_many(self, items: Iterable[tuple[K, V]]) -> None:
+        with self._lock:
+            for k, v in items:
+                self._data[k] = v
+                self._data.move_to_end(k)
+            while len(self._data) > max(self.size, 0):
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
 class MemoryCache:
     """An in-process LRU cache (the default when no cache path is given)."""
 
     def __init__(self, max_items: int = 200_000) -> None:
-        self.max_items = max_items
-        self._data: OrderedDict[bytes, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lru: BoundedLRU[bytes, np.ndarray] = BoundedLRU(max_items)
+
+    @property
+    def max_items(self) -> int:
+        return self._lru.size
 
     def get_many(self, keys: Iterable[bytes], dimensions: int) -> dict[bytes, np.ndarray]:
-        out = {}
-        with self._lock:
-            for k in keys:
-                v = self._data.get(k)
-                if v is not None and v.shape == (dimensions,):
-                    self._data.move_to_end(k)
-                    out[k] = v
-        return out
+        return {k: v for k, v in self._lru.get_many(keys).items() if v.shape == (dimensions,)}
 
     def put_many(self, vectors: Mapping[bytes, np.ndarray], model_id: str) -> None:
-        with self._lock:
-            for k, v in vectors.items():
-                self._data[k] = v
-                self._data.move_to_end(k)
-            while len(self._data) > self.max_items:
-                self._data.popitem(last=False)
+        self._lru.put_many(vectors.items())
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._lru)
 
 
 @dataclass(frozen=True)
