@@ -222,18 +222,24 @@ def test_same_goods_different_ids_share_the_verdict(tmp_path: Path) -> None:
         assert verdicts[0]["mismatch"] is True
 
 
-def test_check_frame_checks_each_distinct_row_once(fake_checker: Checker, monkeypatch: pytest.MonkeyPatch) -> None:
-    frame = pl.DataFrame([_row(str(i), "Stainless steel water bottle") for i in range(50)]
-                         + [_row("other", "TWS Bluetooth earbuds")])
-    seen: list[int] = []
-    real = fake_checker.check_many
+def _count_check_batches(checker: Checker, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make ``checker.check_many`` record how many rows each call checks; returns the record."""
+    sizes: list[int] = []
+    real = checker.check_many
 
     def counting(items):
         items = list(items)
-        seen.append(len(items))
+        sizes.append(len(items))
         return real(items)
 
-    monkeypatch.setattr(fake_checker, "check_many", counting)
+    monkeypatch.setattr(checker, "check_many", counting)
+    return sizes
+
+
+def test_check_frame_checks_each_distinct_row_once(fake_checker: Checker, monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = pl.DataFrame([_row(str(i), "Stainless steel water bottle") for i in range(50)]
+                         + [_row("other", "TWS Bluetooth earbuds")])
+    seen = _count_check_batches(fake_checker, monkeypatch)
     out = check_frame(fake_checker, frame)
     assert seen == [2]
     assert out.height == 51
@@ -245,15 +251,7 @@ def test_verdict_cache_reuses_rows_across_chunks(fake_checker: Checker, monkeypa
               for c, titles in enumerate([["water bottle", "TWS earbuds"], ["TWS earbuds", "leather wallet"],
                                           ["water bottle", "leather wallet", "TWS earbuds"]])]
     plain = [check_frame(fake_checker, chunk) for chunk in chunks]
-    checked: list[int] = []
-    real = fake_checker.check_many
-
-    def counting(items):
-        items = list(items)
-        checked.append(len(items))
-        return real(items)
-
-    monkeypatch.setattr(fake_checker, "check_many", counting)
+    checked = _count_check_batches(fake_checker, monkeypatch)
     verdicts = VerdictCache(size=2)
     cached = [check_frame(fake_checker, chunk, verdicts=verdicts) for chunk in chunks]
     for a, b in zip(plain, cached, strict=True):
