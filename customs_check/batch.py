@@ -165,9 +165,9 @@ def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | N
     rows: list[dict[str, Any] | None] = [found.get(k) for k in keys]
     todo = [i for i, row in enumerate(rows) if row is None]
     if todo:
-        fresh = checker.check_many(dict(zip(CHECK_COLUMNS, keys[i], strict=True)) for i in todo)
-        for i, result in zip(todo, fresh, strict=True):
-            rows[i] = _result_row(result)
+        fresh = checker.check_rows(dict(zip(CHECK_COLUMNS, keys[i], strict=True)) for i in todo)
+        for i, row in zip(todo, fresh, strict=True):
+            rows[i] = row
         if verdicts is not None:
             verdicts.put_many((keys[i], rows[i]) for i in todo)
     table = pl.concat([distinct, _rows_frame(r for r in rows if r is not None)], how="horizontal")

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from pydantic import ValidationError
@@ -19,8 +19,8 @@ from customs_check.embeddings.base import ProgressCallback
 from customs_check.embeddings.cache import BoundedLRU
 from customs_check.errors import CustomsCheckError, InputFileError, InvalidInputError
 from customs_check.hs_codes.catalogue import HSCatalogue, HSCode, format_hs_code, load_catalogue
-from customs_check.index import HSIndex, SearchHit, exact_dot, exact_units
-from customs_check.models import CheckResult, HSCandidate, Listing, Severity, Shipment, WatchlistHit
+from customs_check.index import HSIndex, SearchHit, exact_rowdot, exact_units
+from customs_check.models import CheckResult, Declaration, HSCandidate, Listing, Severity, Shipment, WatchlistHit
 from customs_check.paths import home_dir
 from customs_check.rules import TariffRules
 from customs_check.scoring import ScoringConfig, is_vague, mismatch_score, severity_for
@@ -93,21 +93,77 @@ class _TextView:
     # Best cosine (without the lexical bonus) of the subheadings and headings found.
     top6: float = field(init=False)
     top4: float = field(init=False)
+    # The chapters of the headings found, best first.
+    chapters: list[str] = field(init=False)
+    # The subheadings found and their rounded scores, as a result row holds them.
+    top_codes: list[str] = field(init=False)
+    top_scores: list[float] = field(init=False)
 
     def __post_init__(self) -> None:
         self.top6 = max((h.dense or h.score) for h in self.hs6) if self.hs6 else 0.0
         self.top4 = max((h.dense or h.score) for h in self.hs4) if self.hs4 else 0.0
+        self.chapters = list(dict.fromkeys(h.code[:2] for h in self.hs4))
+        self.top_codes = [h.code for h in self.hs6]
+        self.top_scores = [round(h.score, 4) for h in self.hs6]
 
 
-@dataclass
-class _Prepared:
-    shipment: Shipment
+@dataclass(slots=True)
+class _ListingPart:
+    """A listing after validation and text hygiene; shared by every row that sells it."""
+
     title: str
     category: str | None
-    declared_text: str
-    declared_code: HSCode | None
-    notes: list[str]
-    watch_text: str = ""
+    watch_text: str
+    notes: tuple[str, ...]
+    view_key: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.view_key = ("L", self.title, self.category or "", self.watch_text)
+
+
+@dataclass(slots=True)
+class _DeclarationPart:
+    text: str
+    code: HSCode | None
+    notes: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Prepared:
+    shipment_id: str | None
+    listing: _ListingPart
+    declaration: _DeclarationPart
+
+
+# The order in which the errors of one row are reported: the first a reader would fix.
+# A row's listing and declaration are validated apart (each distinct one once per call)
+# and the row gets the lowest-ranked of their errors.
+_RANK_LISTING_FIELDS, _RANK_DECLARATION_FIELDS = 0, 1
+_RANK_LISTING_SIZE, _RANK_DECLARATION_SIZE = 2, 3
+_RANK_LISTING_TITLE, _RANK_DECLARATION_CODE = 4, 5
+
+
+class _PartError(NamedTuple):
+    rank: int
+    error: CustomsCheckError
+
+
+@dataclass(slots=True)
+class _Verdict:
+    """One shipment's verdict, before it becomes a :class:`CheckResult` (library) or a
+    result row (batch, which skips building models)."""
+
+    shipment_id: str | None
+    mismatch: bool
+    score: float
+    severity: Severity
+    reasons: list[str]
+    lview: _TextView
+    dview: _TextView | None
+    code: HSCode | None
+    watch: WatchlistHit | None
+    watch_hits: list[WatchlistHit]
+    signals: dict[str, float | None]
 
 
 class Checker:
@@ -257,18 +313,19 @@ class Checker:
     def check_many(self, shipments: Iterable[Shipment | dict[str, Any]]) -> list[CheckResult]:
         """Check shipments; one result per input, in order. A row that cannot be checked
         comes back with ``error`` set and no verdict, never as an exception."""
-        items = list(shipments)
-        results: list[CheckResult | None] = [None] * len(items)
-        prepared: list[tuple[int, _Prepared]] = []
-        for i, item in enumerate(items):
-            try:
-                prepared.append((i, self._prepare(item)))
-            except CustomsCheckError as exc:
-                results[i] = CheckResult(shipment_id=_sid(item), error=str(exc), error_kind=exc.kind)
-        if prepared:
-            for (i, _), res in zip(prepared, self._check_prepared([p for _, p in prepared]), strict=True):
-                results[i] = res
-        return [r for r in results if r is not None]
+        return [v if isinstance(v, CheckResult) else self._result(v) for v in self._verdicts(shipments)]
+
+    def check_rows(self, rows: Iterable[Shipment | dict[str, Any]]) -> list[dict[str, Any]]:
+        """Like :meth:`check_many`, but each verdict comes back as a flat result row (the
+        columns of ``customs_check.batch.RESULT_SCHEMA``) without building pydantic models:
+        the batch's fast path, where a night holds millions of verdicts."""
+        out = []
+        for v in self._verdicts(rows):
+            if isinstance(v, CheckResult):
+                out.append({**_ERROR_ROW, "error": v.error, "error_kind": v.error_kind})
+            else:
+                out.append(_verdict_row(v))
+        return out
 
     def check_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Check a polars DataFrame with the batch columns; returns the input columns
@@ -277,40 +334,88 @@ class Checker:
 
         return check_frame(self, frame)
 
-    def _prepare(self, item: Shipment | dict[str, Any]) -> _Prepared:
-        try:
-            shipment = item if isinstance(item, Shipment) else Shipment.from_row(item)
-        except ValidationError as exc:
-            missing_title = any(e["loc"][:1] == ("title",) for e in exc.errors()) and exc.title == "Listing"
-            raise InvalidInputError(format_validation_error(exc),
-                                    kind="missing_title" if missing_title else None) from None
-        for column, value in (("listing_title", shipment.listing.title),
-                              ("listing_category", shipment.listing.category),
-                              ("listing_attributes", shipment.listing.attributes),
-                              ("declared_description", shipment.declaration.description)):
-            if value is not None and len(value) > MAX_FIELD_CHARS:
-                raise InvalidInputError(f"{column}: {len(value):,} characters, more than the {MAX_FIELD_CHARS:,} "
-                                        "a product text can plausibly have", kind="oversize_text")
-        title, category, truncated = listing_texts(shipment.listing)
-        if not title:
-            raise InvalidInputError("listing_title: is empty after removing markup and control characters",
-                                    kind="missing_title")
-        notes = []
-        if truncated:
-            notes.append("listing title was longer than the model reads and was truncated")
-        decl = clean_text(shipment.declaration.description)
-        if decl.truncated:
-            notes.append("declared description was truncated to the model's window")
-        code = None
-        if shipment.declaration.hs_code is not None:
-            code = self.catalogue.resolve(shipment.declaration.hs_code)
-        prepared = _Prepared(shipment, title, category, decl.text, code, notes)
-        prepared.watch_text = _listing_watch_text(prepared)
-        return prepared
+    def _verdicts(self, shipments: Iterable[Shipment | dict[str, Any]]) -> list[_Verdict | CheckResult]:
+        """Verdicts in input order; an invalid row gets a :class:`CheckResult` with its error."""
+        items = list(shipments)
+        out: list[_Verdict | CheckResult | None] = [None] * len(items)
+        prepared: list[tuple[int, _Prepared]] = []
+        # Each distinct listing and declaration is validated once per call: a batch chunk
+        # repeats the same best-seller and the same "LINEAR GUIDE RAIL" many times.
+        listings: dict[Any, _ListingPart | _PartError] = {}
+        declarations: dict[Any, _DeclarationPart | _PartError] = {}
+        for i, item in enumerate(items):
+            p = self._prepare(item, listings, declarations)
+            if isinstance(p, _PartError):
+                out[i] = CheckResult(shipment_id=_sid(item), error=str(p.error), error_kind=p.error.kind)
+            else:
+                prepared.append((i, p))
+        if prepared:
+            for (i, _), verdict in zip(prepared, self._judge([p for _, p in prepared]), strict=True):
+                out[i] = verdict
+        return [v for v in out if v is not None]
 
-    def _code_score(self, view: _TextView, code: str) -> float | None:
-        self._fill_code_scores([(view, code)])
-        return view.code_scores[code]
+    def _prepare(self, item: Shipment | dict[str, Any], listings: dict[Any, _ListingPart | _PartError],
+                 declarations: dict[Any, _DeclarationPart | _PartError]) -> _Prepared | _PartError:
+        if isinstance(item, Shipment):
+            sid = item.shipment_id
+            lsrc: Listing | tuple[Any, ...] = item.listing
+            dsrc: Declaration | tuple[Any, ...] = item.declaration
+        elif isinstance(item, dict):
+            raw_sid = item.get("shipment_id")
+            sid = None if raw_sid is None else str(raw_sid)
+            lsrc = (item.get("listing_title"), item.get("listing_category"), item.get("listing_attributes"))
+            dsrc = (item.get("declared_description"), item.get("declared_hs_code"))
+        else:
+            return _PartError(_RANK_LISTING_FIELDS, InvalidInputError(
+                f"expected a Shipment or a dict of batch columns, got {type(item).__name__}"))
+        lpart = _memo(listings, lsrc, self._listing_part)
+        dpart = _memo(declarations, dsrc, self._declaration_part)
+        if isinstance(lpart, _PartError) or isinstance(dpart, _PartError):
+            return min((x for x in (lpart, dpart) if isinstance(x, _PartError)), key=lambda e: e.rank)
+        return _Prepared(sid, lpart, dpart)
+
+    def _listing_part(self, src: Listing | tuple[Any, ...]) -> _ListingPart | _PartError:
+        if isinstance(src, Listing):
+            listing = src
+        else:
+            try:
+                listing = Listing(title=src[0], category=src[1], attributes=src[2])
+            except ValidationError as exc:
+                missing_title = any(e["loc"][:1] == ("title",) for e in exc.errors())
+                return _PartError(_RANK_LISTING_FIELDS, InvalidInputError(
+                    format_validation_error(exc), kind="missing_title" if missing_title else None))
+        for column, value in (("listing_title", listing.title), ("listing_category", listing.category),
+                              ("listing_attributes", listing.attributes)):
+            if value is not None and len(value) > MAX_FIELD_CHARS:
+                return _PartError(_RANK_LISTING_SIZE, _oversize(column, value))
+        title, category, truncated = listing_texts(listing)
+        if not title:
+            return _PartError(_RANK_LISTING_TITLE, InvalidInputError(
+                "listing_title: is empty after removing markup and control characters", kind="missing_title"))
+        notes = ("listing title was longer than the model reads and was truncated",) if truncated else ()
+        watch_text = " | ".join(x for x in (title, listing.category or "", clean_text(listing.attributes).text) if x)
+        return _ListingPart(title, category, watch_text, notes)
+
+    def _declaration_part(self, src: Declaration | tuple[Any, ...]) -> _DeclarationPart | _PartError:
+        if isinstance(src, Declaration):
+            declaration = src
+        else:
+            try:
+                declaration = Declaration(description=src[0], hs_code=src[1])
+            except ValidationError as exc:
+                return _PartError(_RANK_DECLARATION_FIELDS, InvalidInputError(format_validation_error(exc)))
+        text = declaration.description
+        if text is not None and len(text) > MAX_FIELD_CHARS:
+            return _PartError(_RANK_DECLARATION_SIZE, _oversize("declared_description", text))
+        cleaned = clean_text(text)
+        notes = ("declared description was truncated to the model's window",) if cleaned.truncated else ()
+        code = None
+        if declaration.hs_code is not None:
+            try:
+                code = self.catalogue.resolve(declaration.hs_code)
+            except CustomsCheckError as exc:
+                return _PartError(_RANK_DECLARATION_CODE, exc)
+        return _DeclarationPart(cleaned.text, code, notes)
 
     def _view_candidates(self, view: _TextView) -> list[HSCandidate]:
         if view.candidates is None:
@@ -366,19 +471,20 @@ class Checker:
             for j, v in enumerate(vs):
                 v.code_scores[code] = None if scores is None else float(scores[j])
 
-    def _check_prepared(self, items: list[_Prepared]) -> list[CheckResult]:
+    def _judge(self, items: list[_Prepared]) -> list[_Verdict]:
         # Everything about a text (its vector, HS candidates, watchlist hits) is computed
-        # once per distinct text, and kept for later calls; only the pairwise signals are
-        # per shipment.
+        # once per distinct text, and kept for later calls; what depends on a listing and
+        # a declared code together once per such pair; only the rest is per shipment.
         cfg = self.config
-        lkey = {id(p): ("L", p.title, p.category or "", p.watch_text) for p in items}
-        lviews = self._cached_views(list(dict.fromkeys(lkey.values())), self._build_listing_views)
-        dkeys = list(dict.fromkeys(("D", p.declared_text) for p in items if p.declared_text))
+        lviews = self._cached_views(list(dict.fromkeys(p.listing.view_key for p in items)),
+                                    self._build_listing_views)
+        dkeys = list(dict.fromkeys(("D", p.declaration.text) for p in items if p.declaration.text))
         dviews = {k[1]: v for k, v in self._cached_views(dkeys, self._build_declaration_views).items()}
+        pairs = [(lviews[p.listing.view_key], dviews.get(p.declaration.text)) for p in items]
 
         def needs() -> Iterable[tuple[_TextView, str]]:
-            for p in items:
-                lview, dview, code = lviews[lkey[id(p)]], dviews.get(p.declared_text), p.declared_code
+            for p, (lview, dview) in zip(items, pairs, strict=True):
+                code = p.declaration.code
                 if code is not None:
                     yield lview, code.hs2
                     if code.hs4:
@@ -390,47 +496,44 @@ class Checker:
                         yield dview, code.hs4 or code.hs2
 
         self._fill_code_scores(needs())
-
-        results = []
-        for p in items:
-            lview = lviews[lkey[id(p)]]
-            dview = dviews.get(p.declared_text)
-            # Signals compare cosines only: the lexical bonus ranks candidates but has no
-            # counterpart for an arbitrary declared code.
-            top = lview.top6
-            code = p.declared_code
+        sims = _text_sims(pairs)
+        by_code: dict[tuple[int, HSCode | None], tuple[float | None, float | None, bool, list[str]]] = {}
+        vague_of: dict[str, str | None] = {}
+        verdicts = []
+        for p, (lview, dview), sim in zip(items, pairs, sims, strict=True):
+            code = p.declaration.code
+            decl_text = p.declaration.text
             signals: dict[str, float | None] = dict.fromkeys(cfg.weights)
-            reasons: list[str] = []
-            if code is not None:
-                s4 = self._code_score(lview, code.hs4) if code.hs4 else None
-                s2 = self._code_score(lview, code.hs2)
-                signals["code_gap2"] = max(0.0, top - s2) if s2 is not None else None
-                signals["code_gap4"] = max(0.0, top - s4) if s4 is not None else signals["code_gap2"]
+            known = by_code.get((id(lview), code))
+            if known is None:
+                known = by_code[(id(lview), code)] = self._code_signals(lview, code)
+            signals["code_gap2"], signals["code_gap4"], chapter_diverges, code_reasons = known
             if dview is not None:
-                signals["text_sim"] = float(exact_dot(lview.exact[None].astype(np.float64),
-                                                      dview.exact[None].astype(np.float64))[0, 0])
-                d_top4 = dview.top4
-                fit = max((self._code_score(dview, h.code) or 0.0) for h in lview.hs4[:3])
-                signals["decl_gap4"] = max(0.0, d_top4 - fit)
+                # Signals compare cosines only: the lexical bonus ranks candidates but has no
+                # counterpart for an arbitrary declared code.
+                signals["text_sim"] = sim
+                fit = max(((dview.code_scores[h.code] or 0.0) for h in lview.hs4[:3]), default=0.0)
+                signals["decl_gap4"] = max(0.0, dview.top4 - fit)
                 if code is not None:
-                    fit_code = self._code_score(dview, code.hs4 or code.hs2)
+                    fit_code = dview.code_scores[code.hs4 or code.hs2]
                     if fit_code is not None:
-                        signals["text_code_gap4"] = max(0.0, d_top4 - fit_code)
+                        signals["text_code_gap4"] = max(0.0, dview.top4 - fit_code)
             score = mismatch_score(signals, cfg)
-            vague = is_vague(p.declared_text or None)
+            if decl_text not in vague_of:
+                vague_of[decl_text] = is_vague(decl_text or None)
+            vague = vague_of[decl_text]
+            reasons: list[str] = []
             if vague:
                 score = max(score, cfg.vague_score)
                 reasons.append(f"vague declaration: {vague}")
             mismatch = score >= cfg.mismatch_threshold
-            listing_chapters = list(dict.fromkeys(h.code[:2] for h in lview.hs4))
-            chapter_diverges = code is not None and code.hs2 not in listing_chapters
             severity = severity_for(score, mismatch=mismatch, chapter_diverges=chapter_diverges and mismatch,
                                     config=cfg)
             if vague and severity.rank < Severity.MEDIUM.rank:
                 severity = Severity.MEDIUM
-            reasons.extend(self._code_reasons(p, lview.hs6, listing_chapters, signals))
-            if dview is not None and signals["text_sim"] is not None:
-                reasons.append(_text_reason(p.declared_text, signals["text_sim"], dview.hs6, self.catalogue))
+            reasons.extend(code_reasons)
+            if dview is not None and sim is not None:
+                reasons.append(_text_reason(decl_text, sim, dview.hs6, self.catalogue))
 
             # Watchlist: a listing on it whose declaration does not name the same kind of
             # goods is concealment, whatever the codes say (a tablet press declared as a
@@ -461,36 +564,54 @@ class Checker:
                     score = max(score, 0.97)
                     severity = Severity.CRITICAL
                     reasons.insert(0, f"watchlist {lhits[0].category}: the listing is {lhits[0].label} ({ev}) "
-                                      f'but the declaration "{p.declared_text or "(none)"}" does not declare it')
+                                      f'but the declaration "{decl_text or "(none)"}" does not declare it')
             elif dhits:
                 reasons.insert(0, f"watchlist {dhits[0].category}: the declaration names {dhits[0].label} "
                                   f"({', '.join(dhits[0].evidence[:2])})")
                 severity = max(severity, Severity.MEDIUM, key=lambda s: s.rank)
-            reasons.extend(p.notes)
-            results.append(
-                CheckResult(
-                    shipment_id=p.shipment.shipment_id,
-                    mismatch=mismatch,
-                    mismatch_score=round(float(min(max(score, 0.0), 1.0)), 4),
-                    severity=severity,
-                    reasons=reasons,
-                    listing_hs6_top=self._view_candidates(lview),
-                    declared_hs6=code.hs6 if code else None,
-                    declared_text_hs6_top=self._view_candidates(dview) if dview is not None else [],
-                    watchlist=watch.category if watch else None,
-                    watchlist_hits=lhits or dhits,
-                    signals={n: (None if v is None else round(v, 4)) for n, v in signals.items()},
-                )
-            )
-        return results
+            reasons.extend(p.listing.notes)
+            reasons.extend(p.declaration.notes)
+            verdicts.append(_Verdict(
+                shipment_id=p.shipment_id, mismatch=mismatch, score=round(float(min(max(score, 0.0), 1.0)), 4),
+                severity=severity, reasons=reasons, lview=lview, dview=dview, code=code, watch=watch,
+                watch_hits=lhits or dhits, signals=signals,
+            ))
+        return verdicts
 
-    def _code_reasons(self, p: _Prepared, hits: list[SearchHit], chapters: list[str],
-                      signals: dict[str, float | None]) -> list[str]:
+    def _code_signals(self, lview: _TextView,
+                      code: HSCode | None) -> tuple[float | None, float | None, bool, list[str]]:
+        """What a listing and a declared code say together: (code_gap2, code_gap4, whether
+        the code's chapter is outside the listing's likely chapters, the reasons)."""
+        if code is None:
+            return None, None, False, self._code_reasons(None, lview, 0.0)
+        top = lview.top6
+        s4 = lview.code_scores[code.hs4] if code.hs4 else None
+        s2 = lview.code_scores[code.hs2]
+        gap2 = max(0.0, top - s2) if s2 is not None else None
+        gap4 = max(0.0, top - s4) if s4 is not None else gap2
+        return gap2, gap4, code.hs2 not in lview.chapters, self._code_reasons(code, lview, gap4 or 0.0)
+
+    def _result(self, v: _Verdict) -> CheckResult:
+        return CheckResult(
+            shipment_id=v.shipment_id,
+            mismatch=v.mismatch,
+            mismatch_score=v.score,
+            severity=v.severity,
+            reasons=v.reasons,
+            listing_hs6_top=self._view_candidates(v.lview),
+            declared_hs6=v.code.hs6 if v.code else None,
+            declared_text_hs6_top=self._view_candidates(v.dview) if v.dview is not None else [],
+            watchlist=v.watch.category if v.watch else None,
+            watchlist_hits=v.watch_hits,
+            signals={n: (None if x is None else round(x, 4)) for n, x in v.signals.items()},
+        )
+
+    def _code_reasons(self, code: HSCode | None, lview: _TextView, gap: float) -> list[str]:
+        hits, chapters = lview.hs6, lview.chapters
         if not hits:
             return []
         best = hits[0]
         best_txt = f"{format_hs_code(best.code)} {self.catalogue.get(best.code).description} ({best.score:.2f})"
-        code = p.declared_code
         if code is None:
             return [f"no HS code declared; the listing most likely is {best_txt}"]
         declared = self.catalogue.get(code.hs6 or code.hs4 or code.hs2)
@@ -498,7 +619,6 @@ class Checker:
         if code.hs2 not in chapters:
             return [f"declared code {decl_txt} is in chapter {code.hs2}; the listing most likely is "
                     f"{best_txt}, chapter {best.code[:2]}"]
-        gap = signals.get("code_gap4") or 0.0
         if code.hs4 and code.hs4 != best.code[:4]:
             return [f"declared code {decl_txt} is in the listing's chapter but another heading "
                     f"(fit {gap:.2f} below the best); the listing most likely is {best_txt}"]
@@ -517,10 +637,58 @@ def _listing_search_text(title: str, category: str | None) -> str:
     return f"{title} {category or ''}"
 
 
-def _listing_watch_text(p: _Prepared) -> str:
-    listing = p.shipment.listing
-    parts = [p.title, listing.category or "", clean_text(listing.attributes).text]
-    return " | ".join(x for x in parts if x)
+def _memo(memo: dict[Any, Any], src: Any, build: Callable[[Any], Any]) -> Any:
+    """``build(src)`` once per distinct ``src``: keyed only when every value is a str or
+    None, since 1, 1.0 and True are equal keys but not equal inputs."""
+    if isinstance(src, tuple) and not all(v is None or type(v) is str for v in src):
+        return build(src)
+    found = memo.get(src)
+    if found is None:
+        found = memo[src] = build(src)
+    return found
+
+
+def _oversize(column: str, value: str) -> InvalidInputError:
+    return InvalidInputError(f"{column}: {len(value):,} characters, more than the {MAX_FIELD_CHARS:,} "
+                             "a product text can plausibly have", kind="oversize_text")
+
+
+def _text_sims(pairs: list[tuple[_TextView, _TextView | None]]) -> list[float | None]:
+    """Exact cosine of each (listing, declaration) pair's views, in blocks of rows."""
+    out: list[float | None] = [None] * len(pairs)
+    both = [i for i, (_, d) in enumerate(pairs) if d is not None]
+    for s in range(0, len(both), 4096):
+        block = both[s : s + 4096]
+        a = np.stack([pairs[i][0].exact for i in block])
+        b = np.stack([pairs[i][1].exact for i in block])  # type: ignore[union-attr]
+        for i, sim in zip(block, exact_rowdot(a, b).tolist(), strict=True):
+            out[i] = sim
+    return out
+
+
+# A result row of a shipment that could not be checked: no verdict, only the error.
+_ERROR_ROW: dict[str, Any] = dict.fromkeys(
+    ("mismatch", "mismatch_score", "severity", "reasons", "listing_hs6_top", "listing_hs6_scores", "declared_hs6",
+     "watchlist", "watchlist_evidence", "error", "error_kind")
+)
+
+
+def _verdict_row(v: _Verdict) -> dict[str, Any]:
+    """A verdict as the batch's result columns (what ``batch.results_frame`` makes of the
+    same verdict's :class:`CheckResult`)."""
+    return {
+        "mismatch": v.mismatch,
+        "mismatch_score": v.score,
+        "severity": v.severity.value,
+        "reasons": v.reasons,
+        "listing_hs6_top": v.lview.top_codes,
+        "listing_hs6_scores": v.lview.top_scores,
+        "declared_hs6": v.code.hs6 if v.code else None,
+        "watchlist": v.watch.category if v.watch else None,
+        "watchlist_evidence": [e for h in v.watch_hits for e in h.evidence],
+        "error": None,
+        "error_kind": None,
+    }
 
 
 def _sid(item: Any) -> str | None:

@@ -39,7 +39,7 @@ from customs_check.paths import file_sha256
 if TYPE_CHECKING:
     from customs_check.rules import TariffRules
 
-__all__ = ["FORMAT_VERSION", "HSIndex", "SearchHit", "exact_dot", "exact_units"]
+__all__ = ["FORMAT_VERSION", "HSIndex", "SearchHit", "exact_dot", "exact_rowdot", "exact_units"]
 
 FORMAT_VERSION = 2
 # How many index rows FAISS returns before they are folded into codes: several rows vote
@@ -64,6 +64,12 @@ def exact_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Cosines between rows of ``a`` and ``b`` (both already :func:`exact_units`),
     independent of batch shape and BLAS kernel."""
     return (a @ b.T) / (_EXACT_SCALE * _EXACT_SCALE)
+
+
+def exact_rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine of each row of ``a`` with the same row of ``b`` (both on the exact grid, any
+    integer dtype): equal to the matching :func:`exact_dot` entry."""
+    return np.einsum("ij,ij->i", a.astype(np.float64), b.astype(np.float64)) / (_EXACT_SCALE * _EXACT_SCALE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +142,12 @@ class HSIndex:
                 span[1] = i + 1
         self._rows = {k: slice(a, b) for k, (a, b) in bounds.items()}
         self.subheadings = sorted(set(self.codes))
+        # Codes as ids (positions in `subheadings`, which is also the BM25 index's order):
+        # each row's code, and each code's heading and chapter.
+        self._code_id = {c: i for i, c in enumerate(self.subheadings)}
+        self._row_code = np.searchsorted(np.asarray(self.subheadings), np.asarray(self.codes))
+        self._prefix_ids = {lv: np.unique([c[:lv] for c in self.subheadings], return_inverse=True)[1].ravel()
+                            for lv in (2, 4)}
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
@@ -188,7 +200,7 @@ class HSIndex:
                 # The search vector was adjusted to rank; the cosines reported stay those of
                 # the query itself, which the mismatch signals compare with other codes.
                 orig = originals[qi]
-                best = {lv: {c: (v[0], self.code_score(orig, c) or v[1]) for c, v in found.items()}
+                best = {lv: {c: (v[0], _or(self.code_score(orig, c), v[1])) for c, v in found.items()}
                         for lv, found in best.items()}
             out.append({lv: [SearchHit(c, float(v[0]), float(v[1])) for c, v in best[lv].items()]
                         for lv in levels})
@@ -225,47 +237,56 @@ class HSIndex:
                 if stored is not None:
                     with contextlib.suppress(OSError):  # a read-only home still works, just slower
                         self._lexical.save(stored, source)
+            if self._lexical.codes != self.subheadings:  # hybrid search reads BM25 by code id
+                raise IndexIntegrityError("the BM25 postings do not match the index codes")
         return self._lexical
 
     def _fold_hybrid(self, query: np.ndarray, q_scores: np.ndarray, q_rows: np.ndarray, text: str, top_k: int,
                      levels: tuple[int, ...], weight: float,
                      rules: TariffRules | None = None) -> dict[int, dict[str, tuple[float, float]]]:
+        # In arrays of code ids, not dicts of codes: this runs once for every new text of a
+        # nightly batch. The order is the dict version's: codes as first met among the
+        # rows (best first), then BM25's extra codes; ranked by score, cosine, code.
         lexical = self.lexical
         assert lexical is not None
-        dense: dict[str, float] = {}
-        for s, r in zip(q_scores.tolist(), q_rows.tolist(), strict=True):
-            if r >= 0:
-                dense.setdefault(self.codes[r], s)
-        bm25 = lexical.scores(text) if weight > 0 else np.zeros(len(lexical.codes))
-        if bm25.any():
+        valid = q_rows >= 0
+        ids = self._row_code[q_rows[valid]]
+        first = _first_positions(ids)
+        cand, dense = ids[first], q_scores[valid][first]
+        bm25 = lexical.scores(text) if weight > 0 else None
+        if bm25 is not None and bm25.any():
             n = min(_LEXICAL_CANDIDATES, len(bm25) - 1)
             top = np.argpartition(-bm25, n)[: n + 1] if n > 0 else np.arange(len(bm25))
             top = top[np.lexsort((top, -bm25[top]))][:_LEXICAL_CANDIDATES]
-            extra = [lexical.codes[i] for i in top if bm25[i] > 0 and lexical.codes[i] not in dense]
-            for code, score in zip(extra, self.codes_score(query, extra), strict=True):
-                dense[code] = score
-
-        nonzero = np.flatnonzero(bm25)
-        bonus = dict(zip([lexical.codes[i] for i in nonzero], (weight * bm25[nonzero]).tolist(), strict=True))
-
-        def lexical_bonus(code: str) -> float:
-            return bonus.get(code, 0.0)
-
-        scored = {c: (s + lexical_bonus(c), s) for c, s in dense.items()}
+            known = set(cand.tolist())
+            extra = np.array([i for i in top.tolist() if bm25[i] > 0 and i not in known], dtype=cand.dtype)
+            if len(extra):
+                cand = np.concatenate([cand, extra])
+                dense = np.concatenate([dense, self.codes_score(query, [self.subheadings[i] for i in extra])])
+        total = dense + weight * bm25[cand] if bm25 is not None else dense
         if rules is not None:
+            subheadings = self.subheadings
 
             def score_code(code: str) -> tuple[float, float] | None:
                 s = self.code_score(query, code)
-                return None if s is None else (s + lexical_bonus(code), s)
+                if s is None:
+                    return None
+                i = self._code_id.get(code)
+                return (s + float(weight * bm25[i]) if bm25 is not None and i is not None else s), s
 
-            scored = rules.rerank(text, scored, score_code)
-        ranked = sorted(((v[0], v[1], c) for c, v in scored.items()), reverse=True)
-        best: dict[int, dict[str, tuple[float, float]]] = {lv: {} for lv in levels}
-        for score, s, code in ranked:
-            for lv in levels:
-                found = best[lv]
-                if len(found) < top_k:
-                    found.setdefault(code[:lv], (score, s))
+            scored = rules.rerank(text, dict(zip([subheadings[i] for i in cand.tolist()],
+                                                 zip(total.tolist(), dense.tolist(), strict=True), strict=True)),
+                                  score_code)
+            cand = np.array([self._code_id[c] for c in scored], dtype=np.int64)
+            total = np.array([v[0] for v in scored.values()], dtype=np.float64)
+            dense = np.array([v[1] for v in scored.values()], dtype=np.float64)
+        order = np.lexsort((-cand, -dense, -total))  # best first; ties: higher cosine, then higher code
+        cand, total, dense = cand[order], total[order], dense[order]
+        best: dict[int, dict[str, tuple[float, float]]] = {}
+        for lv in levels:
+            prefix = cand if lv == 6 else self._prefix_ids[lv][cand]
+            best[lv] = {self.subheadings[cand[j]][:lv]: (float(total[j]), float(dense[j]))
+                        for j in _first_positions(prefix)[:top_k].tolist()}
         return best
 
     def _fold(self, q_scores: np.ndarray, q_rows: np.ndarray, top_k: int,
@@ -431,6 +452,20 @@ def _expected_manifest(embedder: EmbeddingModel, catalogue: HSCatalogue, texts: 
         "recipe_version": RECIPE_VERSION,
         "recipe_sha256": recipe_hash(texts),
     }
+
+
+def _first_positions(ids: np.ndarray) -> np.ndarray:
+    """Where each distinct value of ``ids`` first occurs, in order (for the short arrays
+    of one query a dict beats np.unique's sort)."""
+    first: dict[int, int] = {}
+    for j, i in enumerate(ids.tolist()):
+        if i not in first:
+            first[i] = j
+    return np.fromiter(first.values(), dtype=np.intp, count=len(first))
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def _tmp_path(folder: Path, name: str) -> Path:

@@ -115,7 +115,9 @@ class LexicalIndex:
         """BM25 of every code for ``text``, scaled so the best code scores 1 (all 0 when
         no word matches)."""
         out = np.zeros(self._n)
-        for word in set(tokens(text)):
+        # Sorted: a set's order changes with the process's hash seed, and float sums with
+        # their order; a resumed batch must score every text to the same bit.
+        for word in sorted(set(tokens(text))):
             hit = self._postings.get(word)
             if hit is not None:
                 out[hit[0]] += hit[1]

@@ -288,18 +288,24 @@ class TariffRules:
         the rules add are scored with ``score_code``."""
         facts = query_facts(text)
         out = dict(scores)
+        # The best few codes, recomputed only after a rule has changed the scores: most
+        # queries pass every rule untouched, and this runs for every new text of a batch.
+        top = self._top(out, self.context)
         if "apparel" in self.enabled or "apparel_material" in self.enabled:
-            out = self._apparel(facts, out, score_code)
+            new = self._apparel(facts, out, score_code, top)
+            if new is not out:
+                out, top = new, self._top(new, self.context)
         if "parts" in self.enabled and facts.parts:
-            out = self._parts(out, score_code)
+            out = self._parts(out, score_code, top)
+            top = self._top(out, self.context)
         if "jewellery" in self.enabled:
-            out = self._jewellery(text, out, score_code)
+            out = self._jewellery(text, out, score_code, top)
         return out
 
-    def _jewellery(self, text: str, scores: dict[str, Scored], score_code: ScoreFn) -> dict[str, Scored]:
+    def _jewellery(self, text: str, scores: dict[str, Scored], score_code: ScoreFn,
+                   top: list[str]) -> dict[str, Scored]:
         """Chapter 71: precious metal -> 7113; pearls or (even synthetic) stones on other
-        metal -> 7116; neither -> imitation jewellery 7117."""
-        top = self._top(scores, self.context)
+        metal -> 7116; neither -> imitation jewellery 7117. ``top``: the best codes."""
         if not any(c[:4] in _JEWELLERY_HEADINGS for c in top):
             return scores
         low = text.lower()
@@ -335,8 +341,8 @@ class TariffRules:
     def _top(self, scores: Mapping[str, Scored], n: int) -> list[str]:
         return [c for c, _ in sorted(scores.items(), key=lambda kv: -kv[1][0])[:n]]
 
-    def _apparel(self, facts: QueryFacts, scores: dict[str, Scored], score_code: ScoreFn) -> dict[str, Scored]:
-        top = self._top(scores, self.context)
+    def _apparel(self, facts: QueryFacts, scores: dict[str, Scored], score_code: ScoreFn,
+                 top: list[str]) -> dict[str, Scored]:
         garments = [c for c in top if c[:4] in _GARMENT_HEADINGS or c in ("392620", "420310")]
         if not garments:
             return scores
@@ -394,11 +400,11 @@ class TariffRules:
                 out[code] = (s - self.conflict_penalty, d)
         return out
 
-    def _parts(self, scores: dict[str, Scored], score_code: ScoreFn) -> dict[str, Scored]:
+    def _parts(self, scores: dict[str, Scored], score_code: ScoreFn, top: list[str]) -> dict[str, Scored]:
         """Goods declared as parts: within the headings found for the machine, the
         subheadings for parts rank before the machines themselves."""
         out = dict(scores)
-        for h in dict.fromkeys(c[:4] for c in self._top(scores, self.context)):
+        for h in dict.fromkeys(c[:4] for c in top):
             for code in self._by_heading.get(h, []):
                 if not self._code(code).parts:
                     continue
@@ -422,9 +428,9 @@ class TariffRules:
         fibre = False
         textile = {g: w for g, w in facts.fibres.items() if g in _TEXTILE_GROUPS}
         if textile and cf.fibres is not None:
-            mine = sum(textile.get(g, 0.0) for g in cf.fibres)
+            mine = sum(textile.get(g, 0.0) for g in sorted(cf.fibres))  # a fixed order: float sums
             rivals = self._group_fibre_sets(code)
-            fibre = any(sum(textile.get(g, 0.0) for g in other) > mine for other in rivals)
+            fibre = any(sum(textile.get(g, 0.0) for g in sorted(other)) > mine for other in rivals)
         return hard, fibre
 
     def _code(self, code: str) -> _CodeFacts:

@@ -223,16 +223,17 @@ def test_same_goods_different_ids_share_the_verdict(tmp_path: Path) -> None:
 
 
 def _count_check_batches(checker: Checker, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Make ``checker.check_many`` record how many rows each call checks; returns the record."""
+    """Make ``checker.check_rows`` (the batch's way in) record how many rows each call
+    checks; returns the record."""
     sizes: list[int] = []
-    real = checker.check_many
+    real = checker.check_rows
 
     def counting(items):
         items = list(items)
         sizes.append(len(items))
         return real(items)
 
-    monkeypatch.setattr(checker, "check_many", counting)
+    monkeypatch.setattr(checker, "check_rows", counting)
     return sizes
 
 

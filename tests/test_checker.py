@@ -448,3 +448,52 @@ def test_listing_texts_uses_material_and_category() -> None:
     assert category == "Jewelry > Rings"
     assert not truncated
     assert listing_texts(Listing(title="x" * 5000))[2] is True
+
+
+# -- the batch's fast path and per-part validation ------------------------------------------
+_MIXED_ROWS = [
+    {"shipment_id": "ok", "listing_title": "cotton t-shirt", "declared_description": "t-shirt",
+     "declared_hs_code": "6109.10"},
+    {"shipment_id": "no-code", "listing_title": "cotton t-shirt", "declared_description": "t-shirt"},
+    {"shipment_id": "bad-code", "listing_title": "cotton t-shirt", "declared_hs_code": "4419.AB"},
+    {"shipment_id": "no-title", "listing_title": "", "declared_hs_code": "4419.AB"},
+    {"shipment_id": "markup", "listing_title": "<b></b>", "declared_hs_code": "4419.AB"},
+    {"shipment_id": "huge", "listing_title": "mug", "declared_description": "x" * 100_001,
+     "declared_hs_code": "4419.AB"},
+    {"shipment_id": "huge-title", "listing_title": "m" * 100_001, "declared_hs_code": True},
+    {"shipment_id": "int-code", "listing_title": "mug", "declared_hs_code": 691200},
+    {"shipment_id": "float-code", "listing_title": "mug", "declared_hs_code": 691200.0},
+    {"shipment_id": "bool-code", "listing_title": "mug", "declared_hs_code": True},
+    {"shipment_id": "ok-again", "listing_title": "cotton t-shirt", "declared_description": "t-shirt",
+     "declared_hs_code": "6109.10"},
+]
+
+
+def test_check_rows_equals_check_many_as_rows(fake_checker: Checker) -> None:
+    from customs_check.batch import _result_row
+
+    rows = fake_checker.check_rows(_MIXED_ROWS)
+    assert rows == [_result_row(r) for r in fake_checker.check_many(_MIXED_ROWS)]
+    assert [r["error_kind"] for r in rows] == [
+        None, None, "invalid_hs_code", "missing_title", "missing_title", "oversize_text", "invalid_value",
+        None, None, "invalid_value", None,
+    ]
+
+
+def test_a_row_reports_the_error_a_reader_fixes_first(fake_checker: Checker) -> None:
+    by_id = {r.shipment_id: r for r in fake_checker.check_many(_MIXED_ROWS)}
+    # Listing fields come before the declaration's, field errors before sizes, sizes
+    # before emptiness after cleaning, and that before the code lookup.
+    assert by_id["no-title"].error.startswith("listing_title:")
+    assert by_id["markup"].error.startswith("listing_title: is empty after removing markup")
+    assert by_id["huge"].error.startswith("declared_description: 100,001 characters")
+    assert by_id["huge-title"].error.startswith("declared_hs_code:")  # a field error beats a size
+    # Equal as dict keys (True == 1), different as inputs: each judged on its own.
+    assert by_id["int-code"].declared_hs6 == by_id["float-code"].declared_hs6 == "691200"
+    assert by_id["bool-code"].error and by_id["bool-code"].error.startswith("declared_hs_code:")
+
+
+def test_check_many_names_an_item_of_the_wrong_type(fake_checker: Checker) -> None:
+    results = fake_checker.check_many([["mug", "6912.00"], {"listing_title": "mug"}])
+    assert results[0].error == "expected a Shipment or a dict of batch columns, got list"
+    assert results[1].error is None

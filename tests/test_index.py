@@ -408,3 +408,77 @@ def test_a_bad_or_stale_lexical_file_is_rebuilt(real, saved: Path, damage: str) 
     assert lex is not None
     for q in _QUERIES:
         np.testing.assert_array_equal(lex.scores(q), index.lexical.scores(q))
+
+
+# -- hybrid folding in arrays vs the plain dict version ------------------------------------
+def _dict_fold(index: HSIndex, query, q_scores, q_rows, text, top_k, levels, weight, rules):
+    """The hybrid fold written plainly with dicts (the first version of it): the array
+    version must rank exactly as this does."""
+    lexical = index.lexical
+    dense: dict[str, float] = {}
+    for s, r in zip(q_scores.tolist(), q_rows.tolist(), strict=True):
+        if r >= 0:
+            dense.setdefault(index.codes[r], s)
+    bm25 = lexical.scores(text) if weight > 0 else np.zeros(len(lexical.codes))
+    if bm25.any():
+        order = sorted(range(len(bm25)), key=lambda i: (-bm25[i], i))[:20]
+        extra = [lexical.codes[i] for i in order if bm25[i] > 0 and lexical.codes[i] not in dense]
+        for code in extra:
+            dense[code] = index.code_score(query, code)
+    bonus = {c: weight * b for c, b in zip(lexical.codes, bm25.tolist(), strict=True) if b}
+    scored = {c: (s + bonus.get(c, 0.0), s) for c, s in dense.items()}
+    if rules is not None:
+
+        def score_code(code):
+            s = index.code_score(query, code)
+            return None if s is None else (s + bonus.get(code, 0.0), s)
+
+        scored = rules.rerank(text, scored, score_code)
+    best: dict[int, dict[str, tuple[float, float]]] = {lv: {} for lv in levels}
+    for score, s, code in sorted(((v[0], v[1], c) for c, v in scored.items()), reverse=True):
+        for lv in levels:
+            if len(best[lv]) < top_k:
+                best[lv].setdefault(code[:lv], (score, s))
+    return best
+
+
+_FOLD_TEXTS = [
+    "men's knitted cotton pullover", "women's woven silk blouse", "baby romper 100% cotton",
+    "PVC rain jacket", "leather gloves for motorcycle", "sterling silver ring with cubic zirconia",
+    "18k gold plated necklace", "spare parts for tablet press punch and die", "LINEAR GUIDE RAIL",
+    "TWS bluetooth earbuds", "stainless steel water bottle", "kalimba thumb piano 17 keys",
+    "zinc alloy earrings", "gear pump parts", "polyester fleece hoodie for boys", "dog food",
+    "xyzzy qwerty", "",
+]
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.1, 0.3])
+@pytest.mark.parametrize("with_rules", [False, True])
+def test_array_fold_ranks_as_the_dict_fold(fake_checker: Checker, weight: float, with_rules: bool) -> None:
+    index, rules = fake_checker.index, (fake_checker.rules if with_rules else None)
+    queries = fake_checker.embedder.embed([t or "empty" for t in _FOLD_TEXTS])
+    scores, rows = index._exact_rescore(queries, *index._faiss.search(queries, 160))
+    for qi, text in enumerate(_FOLD_TEXTS):
+        for top_k, levels in ((5, (6, 4)), (3, (6,)), (10, (6, 4, 2))):
+            args = (queries[qi], scores[qi], rows[qi], text, top_k, levels, weight, rules)
+            assert index._fold_hybrid(*args) == _dict_fold(index, *args), (text, top_k, levels)
+
+
+def test_bm25_scores_do_not_depend_on_the_hash_seed() -> None:
+    """A query's words are summed in one fixed order: a set's order changes with the
+    process's hash seed, and float sums with their order (a resumed run is a new process)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import random\n"
+            "from customs_check.lexical import LexicalIndex\n"
+            "rng = random.Random(0)\n"
+            "words = [f'w{i}x' for i in range(40)]\n"
+            "docs = [' '.join(rng.choices(words, k=rng.randint(3, 30))) for _ in range(30)]\n"
+            "idx = LexicalIndex([f'{i:06d}' for i in range(30)], docs)\n"
+            "for _ in range(10):\n"
+            "    print(idx.scores(' '.join(rng.sample(words, 12))).tobytes().hex())\n")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
+    assert len(outs) == 1
