@@ -53,8 +53,6 @@ _LEXICAL_CANDIDATES = 20
 # bits depend on which other queries share the BLAS call, and a batch resumed after a
 # crash, or checked with a warm view cache, must reproduce every score bit for bit.
 _EXACT_SCALE = float(2**20)
-# How far below a float32 best a row is still scored exactly (see HSIndex.code_scores).
-_PREFILTER_MARGIN = 1e-4
 
 
 def exact_units(vectors: np.ndarray) -> np.ndarray:
@@ -348,21 +346,10 @@ class HSIndex:
         rows = self._rows.get(code)
         if rows is None:
             return None
+        block = self._exact_rows(rows)
         queries = np.atleast_2d(queries)
         grid = queries.astype(np.float64) if on_grid else exact_units(queries)
-        if (rows.stop - rows.start) * len(grid) <= 4096:
-            return np.max(exact_dot(self._exact_rows(rows), grid), axis=0)
-        # A chapter holds thousands of rows: float32 finds each query's best few, and only
-        # those are scored exactly. The float32 cosine and the exact one differ by < 3e-5
-        # (grid rounding 2^-21 per component, float32 sums), so no row that could be the
-        # exact best lies further than _PREFILTER_MARGIN below the float32 best.
-        approx = self.vectors[rows] @ (grid / _EXACT_SCALE).T.astype(np.float32)
-        close = approx >= approx.max(axis=0) - _PREFILTER_MARGIN
-        r, q = np.nonzero(close)
-        exact = exact_rowdot(self.exact_vectors[rows.start + r], grid[q])
-        out = np.full(len(grid), -np.inf)
-        np.maximum.at(out, q, exact)
-        return out
+        return np.max(exact_dot(block, grid), axis=0)
 
     def with_rows(self, codes: Sequence[str], kinds: Sequence[str], vectors: np.ndarray,
                   texts: Sequence[str] | None = None) -> HSIndex:

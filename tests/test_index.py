@@ -482,35 +482,3 @@ def test_bm25_scores_do_not_depend_on_the_hash_seed() -> None:
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
     assert len(outs) == 1
-
-
-def test_code_scores_of_large_codes_are_the_exact_maximum(fake_checker: Checker) -> None:
-    """Chapters of thousands of rows are prefiltered in float32; the maximum must still be
-    the exact one, bit for bit, including near-ties planted on purpose."""
-    from customs_check.index import exact_dot, exact_units
-
-    index = fake_checker.index
-    rng = np.random.default_rng(11)
-    rows = index._rows["84"]
-    # Queries next to index rows, so that several rows of the chapter come within 1e-4.
-    base = index.vectors[rng.integers(rows.start, rows.stop, 20)]
-    queries = _unit(np.vstack([base + 1e-3 * rng.normal(size=base.shape), rng.normal(size=(20, base.shape[1]))]))
-    for code in ("84", "85", "39", "8471", "847130"):
-        sl = index._rows[code]
-        want = np.max(exact_dot(index._exact_rows(sl), exact_units(queries)), axis=0)
-        assert index.code_scores(queries, code).tolist() == want.tolist()
-        assert [index.code_scores(q, code)[0] for q in queries] == want.tolist()
-
-
-def test_code_scores_prefilter_keeps_rows_whose_order_float32_gets_wrong() -> None:
-    """Rows that differ by less than the grid step: float32 and the exact grid rank them
-    differently, and the exact maximum must win."""
-    from customs_check.index import exact_dot, exact_units
-
-    rng = np.random.default_rng(3)
-    base = _unit(rng.normal(size=(1, 32)))[0]
-    vectors = _unit(base + 3e-6 * rng.normal(size=(400, 32)))
-    index = HSIndex(["840110"] * 400, ["legal"] * 400, vectors, model_id="synthetic")
-    queries = _unit(base + 3e-6 * rng.normal(size=(40, 32)))
-    want = np.max(exact_dot(index._exact_rows(slice(0, 400)), exact_units(queries)), axis=0)
-    assert index.code_scores(queries, "84").tolist() == want.tolist()
