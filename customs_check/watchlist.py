@@ -27,6 +27,8 @@ from customs_check.models import WatchlistHit
 
 __all__ = ["Watchlist", "WatchlistCategory", "valid_cas"]
 
+# A backreference (\1, (?P=name)) or a conditional group: such a pattern cannot be joined.
+_GROUP_REFERENCE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
 _CAS = re.compile(r"(?<![\d-])(\d{2,7})-(\d{2})-(\d)(?![\d-])")
 
 
@@ -52,14 +54,35 @@ class WatchlistCategory:
     exclude: tuple[re.Pattern[str], ...]
     priority: int = 1
     _phrase_re: re.Pattern[str] | None = field(default=None, repr=False)
+    _prefilter: bool = field(default=False, repr=False)
+
+    _any_re: re.Pattern[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.phrases:
             alts = "|".join(re.escape(p).replace(r"\ ", r"[\s-]+") for p in sorted(self.phrases, key=len, reverse=True))
             self._phrase_re = re.compile(rf"(?<![\w-])(?:{alts})(?![\w-])", re.IGNORECASE)
+        # One search that says whether any phrase or pattern could match: most texts are
+        # innocent, and a batch asks every category about every new text. Patterns that
+        # refer to a group (its number would change once joined) keep their own search.
+        parts = [self._phrase_re.pattern] if self._phrase_re is not None else []
+        if not any(_GROUP_REFERENCE.search(p.pattern) for p in self.patterns):
+            parts += [p.pattern for p in self.patterns]
+            try:
+                self._any_re = re.compile("|".join(f"(?:{x})" for x in parts), re.IGNORECASE) if parts else None
+                self._prefilter = True
+            except re.error:  # e.g. a pattern with its own inline flags
+                self._prefilter = False
+
+    def excluded(self, text: str) -> bool:
+        return any(p.search(text) for p in self.exclude)
 
     def exact_evidence(self, text: str) -> list[str]:
-        if any(p.search(text) for p in self.exclude):
+        return [] if self.excluded(text) else self._evidence(text)
+
+    def _evidence(self, text: str) -> list[str]:
+        if self._prefilter and not (self._any_re is not None and self._any_re.search(text)) and not (
+                self.cas and _CAS.search(text)):
             return []
         evidence: list[str] = []
         if self._phrase_re is not None:
@@ -138,23 +161,30 @@ class Watchlist:
         exact = exact_units(vectors)
         sims = exact_dot(exact, exact_units(pos)) if len(pos) else np.zeros((len(texts), 0))
         neg_best = exact_dot(exact, exact_units(neg)).max(axis=1) if len(neg) else np.full(len(texts), -1.0)
+        # Each category's best exemplar for every text at once (the first of equal ones).
+        best_of: list[tuple[np.ndarray, np.ndarray] | None] = []
+        for ci in range(len(cats)):
+            cols = np.flatnonzero(owner == ci)
+            if len(cols):
+                j = sims[:, cols].argmax(axis=1)
+                best_of.append((j, sims[np.arange(len(texts)), cols[j]]))
+            else:
+                best_of.append(None)
+        priority = {c.id: c.priority for c in cats}
         out: list[list[WatchlistHit]] = []
         for row, text in enumerate(texts):
             hits: list[WatchlistHit] = []
-            for ci, cat in enumerate(cats):
-                evidence = cat.exact_evidence(text)
+            for cat, best in zip(cats, best_of, strict=True):
+                excluded = cat.excluded(text)
+                evidence = [] if excluded else cat._evidence(text)
                 score = 1.0 if evidence else 0.0
-                mask = owner == ci
-                if mask.any():
-                    best = int(np.argmax(np.where(mask, sims[row], -np.inf)))
-                    s = float(sims[row, best])
-                    excluded = any(p.search(text) for p in cat.exclude)
+                if best is not None:
+                    s = float(best[1][row])
                     if not excluded and s >= min_similarity and s - float(neg_best[row]) >= min_margin:
-                        evidence.append(f'near exemplar "{cat.exemplars[best - int(np.argmax(mask))]}" ({s:.2f})')
+                        evidence.append(f'near exemplar "{cat.exemplars[int(best[0][row])]}" ({s:.2f})')
                         score = max(score, s)
                 if evidence:
                     hits.append(WatchlistHit(category=cat.id, label=cat.label, evidence=evidence, score=score))
-            priority = {c.id: c.priority for c in cats}
             hits.sort(key=lambda h: (-h.score, -len(h.evidence), -priority[h.category]))
             out.append(hits)
         return out

@@ -302,3 +302,32 @@ exemplars = ["steel gas cylinder for welding"]
     hits = wl.match(texts, emb.embed(texts), emb, min_similarity=0.72, min_margin=0.06)
     assert [h.category for h in hits[0]] == ["pressure_vessel"]
     assert hits[1] == []
+
+
+def test_prefilter_changes_no_evidence(tmp_path: Path) -> None:
+    """The one-search prefilter must find evidence exactly where the per-pattern search
+    does: every phrase, exemplar and CAS number of every category, in and out of context."""
+    import dataclasses
+
+    texts = ["stainless steel water bottle", "USB car charger 20W", "CAS 79-11-8 and 110-86-1 bulk", ""]
+    for cat in WATCHLIST.categories.values():
+        for t in (*cat.phrases, *cat.exemplars, *sorted(cat.cas)):
+            texts += [t, f"New 2024 {t.upper()} for sale, fast shipping", f"x{t}x"]
+    checked = 0
+    for cat in WATCHLIST.categories.values():
+        plain = dataclasses.replace(cat)
+        plain._prefilter = False
+        assert cat._prefilter, cat.id  # the builtin patterns can all be joined
+        for text in texts:
+            assert cat.exact_evidence(text) == plain.exact_evidence(text), (cat.id, text)
+            checked += bool(plain.exact_evidence(text))
+    assert checked > 50  # the corpus does hit evidence, not only misses
+
+
+def test_patterns_with_groups_are_searched_one_by_one(tmp_path: Path) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text('[categories.x]\nlabel = "x"\nphrases = ["foo"]\npatterns = [\'(a)\\1b\', "zz\\\\d+"]\n')
+    cat = Watchlist.load(path).categories["x"]
+    assert not cat._prefilter
+    assert cat.exact_evidence("an aab here") == ['pattern "aab"']
+    assert cat.exact_evidence("foo zz12") == ['phrase "foo"', 'pattern "zz12"']
