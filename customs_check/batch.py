@@ -150,7 +150,7 @@ def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | N
         for idx, msg in work.filter(pl.col(BAD_LINE_COLUMN).is_not_null()).select(_ROW_ID, BAD_LINE_COLUMN).rows():
             errors[idx] = (msg, "unparsable_row")
     if seen_ids is not None:
-        for idx, sid in work.select(_ROW_ID, "shipment_id").rows():
+        for idx, sid in enumerate(work["shipment_id"].to_list()):  # idx is the row's _ROW_ID
             if sid is None or idx in errors:
                 continue
             if sid in seen_ids:

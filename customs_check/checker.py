@@ -98,6 +98,8 @@ class _TextView:
     # The subheadings found and their rounded scores, as a result row holds them.
     top_codes: list[str] = field(init=False)
     top_scores: list[float] = field(init=False)
+    # The best subheading as the reasons name it, made when first needed.
+    best_text: str | None = None
 
     def __post_init__(self) -> None:
         self.top6 = max((h.dense or h.score) for h in self.hs6) if self.hs6 else 0.0
@@ -192,6 +194,9 @@ class Checker:
         self.watchlist = watchlist or Watchlist.load()
         self.config = config or ScoringConfig()
         self.rules = TariffRules(self.catalogue, self.embedder)
+        # How reasons name a declared code ("8482.10 (Ball bearings)"): one entry per
+        # distinct code declared, so at most one per tariff line of a schedule.
+        self._declared_texts: dict[HSCode, str] = {}
         self._view_cache: BoundedLRU[tuple[str, ...], _TextView] = BoundedLRU(view_cache_size)
         self._view_owner: tuple[Any, ...] | None = None
         self._view_lock = threading.Lock()
@@ -611,11 +616,16 @@ class Checker:
         if not hits:
             return []
         best = hits[0]
-        best_txt = f"{format_hs_code(best.code)} {self.catalogue.get(best.code).description} ({best.score:.2f})"
+        if lview.best_text is None:
+            lview.best_text = (f"{format_hs_code(best.code)} {self.catalogue.get(best.code).description} "
+                               f"({best.score:.2f})")
+        best_txt = lview.best_text
         if code is None:
             return [f"no HS code declared; the listing most likely is {best_txt}"]
-        declared = self.catalogue.get(code.hs6 or code.hs4 or code.hs2)
-        decl_txt = f"{format_hs_code(code.digits)} ({declared.description})"
+        decl_txt = self._declared_texts.get(code)
+        if decl_txt is None:
+            declared = self.catalogue.get(code.hs6 or code.hs4 or code.hs2)
+            decl_txt = self._declared_texts[code] = f"{format_hs_code(code.digits)} ({declared.description})"
         if code.hs2 not in chapters:
             return [f"declared code {decl_txt} is in chapter {code.hs2}; the listing most likely is "
                     f"{best_txt}, chapter {best.code[:2]}"]

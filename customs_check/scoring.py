@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from customs_check.models import Severity
 
@@ -40,6 +41,7 @@ _VAGUE_FILLER = frozenset(
 _PART_NUMBER = re.compile(r"^[A-Z0-9][A-Z0-9./#_-]*\d[A-Z0-9./#_-]*$", re.IGNORECASE)
 
 
+@lru_cache(maxsize=65_536)  # a night declares "LINEAR GUIDE RAIL" thousands of times
 def is_vague(description: str | None) -> str | None:
     """Why a declared description is too vague to check, or None when it is specific."""
     if description is None or not description.strip():
