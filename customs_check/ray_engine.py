@@ -466,7 +466,8 @@ def _stats_schema() -> Any:
 
     return pa.schema([
         ("chunk", pa.int64()), ("rows", pa.int64()), ("errors", pa.int64()), ("seconds", pa.float64()),
-        ("texts_embedded", pa.int64()), ("cache_hits", pa.int64()), ("pid", pa.int64()), ("node", pa.string()),
+        ("texts_embedded", pa.int64()), ("cache_hits", pa.int64()), ("verdicts_reused", pa.int64()),
+        ("pid", pa.int64()), ("node", pa.string()),
         ("attempt", pa.int64()), ("fatal", pa.string()), ("fatal_type", pa.string()), ("fatal_hint", pa.string()),
     ])
 
@@ -588,7 +589,7 @@ class _ChunkChecker:
                                "times and each time its actor died; giving up on the run")
         t = time.perf_counter()
         embedder = self.checker.embedder
-        hits0, embedded0 = embedder.cache_hits, embedder.texts_embedded
+        hits0, embedded0, reused0 = embedder.cache_hits, embedder.texts_embedded, self.verdicts.hits
         frame = self._read(c)
         checked = check_frame(self.checker, frame, seen_ids=set(c["prior_ids"] or ()), verdicts=self.verdicts)
         checked = checked.with_columns(
@@ -611,6 +612,7 @@ class _ChunkChecker:
         return {
             "chunk": n, "rows": checked.height, "errors": errors, "seconds": time.perf_counter() - t,
             "texts_embedded": embedder.texts_embedded - embedded0, "cache_hits": embedder.cache_hits - hits0,
+            "verdicts_reused": self.verdicts.hits - reused0,
             "pid": self.pid, "node": os.uname().nodename, "attempt": attempts,
         }
 
@@ -900,6 +902,7 @@ def run_batch_ray(input_path: str | Path, output_dir: str | Path, *, model: str 
             "texts_embedded": embedded,
             "cache_hits": hits,
             "hit_rate": round(hits / (hits + embedded), 4) if hits + embedded else None,
+            "verdicts_reused": sum(r.get("verdicts_reused") or 0 for r in results),
             "shared": bool(cache),
             "path": str(home_path / "embeddings.sqlite") if cache else None,
             "service": cache_service_stats,
