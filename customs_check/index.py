@@ -271,7 +271,7 @@ class HSIndex:
                 cand = np.concatenate([cand, extra])
                 dense = np.concatenate([dense, self.codes_score(query, [self.subheadings[i] for i in extra])])
         total = dense + weight * bm25[cand] if bm25 is not None else dense
-        if rules is not None:
+        if rules is not None and rules.may_rerank(text, self._best_few(cand, total, rules.context)):
             subheadings = self.subheadings
 
             def score_code(code: str) -> tuple[float, float] | None:
@@ -295,6 +295,10 @@ class HSIndex:
             best[lv] = {self.subheadings[cand[j]][:lv]: (float(total[j]), float(dense[j]))
                         for j in _first_positions(prefix)[:top_k].tolist()}
         return best
+
+    def _best_few(self, cand: np.ndarray, total: np.ndarray, n: int) -> list[str]:
+        """The ``n`` best candidates as the rules rank them: by score, ties in candidate order."""
+        return [self.subheadings[i] for i in cand[np.lexsort((np.arange(len(total)), -total))[:n]].tolist()]
 
     def _fold(self, q_scores: np.ndarray, q_rows: np.ndarray, top_k: int,
               levels: tuple[int, ...]) -> dict[int, dict[str, tuple[float, float]]]:

@@ -302,6 +302,17 @@ class TariffRules:
             out = self._jewellery(text, out, score_code, top)
         return out
 
+    def may_rerank(self, text: str, top: Sequence[str]) -> bool:
+        """False when :meth:`rerank` would hand the scores back unchanged: the text declares
+        no parts and no garment or jewellery code is among ``top``, the best ``context``
+        codes (a search skips building the candidates' dict then)."""
+        if "parts" in self.enabled and query_facts(text).parts:
+            return True
+        if "jewellery" in self.enabled and any(c[:4] in _JEWELLERY_HEADINGS for c in top):
+            return True
+        return ("apparel" in self.enabled or "apparel_material" in self.enabled) and any(
+            c[:4] in _GARMENT_HEADINGS or c in ("392620", "420310") for c in top)
+
     def _jewellery(self, text: str, scores: dict[str, Scored], score_code: ScoreFn,
                    top: list[str]) -> dict[str, Scored]:
         """Chapter 71: precious metal -> 7113; pearls or (even synthetic) stones on other

@@ -228,3 +228,23 @@ def test_checker_searches_with_rules_and_reports_plain_cosines(fake_checker: Che
             # The search vector had the head mixed in; the cosine reported is the query's own.
             assert h.dense == pytest.approx(fake_checker.index.code_score(vec[0], h.code))
     assert fake_checker.classify(text, top_k=3)
+
+
+def test_may_rerank_is_false_only_where_rerank_changes_nothing(rules: TariffRules) -> None:
+    """Searches skip the rules where may_rerank says no: it must never say no to a text
+    and candidates the rules would move."""
+    import itertools
+
+    texts = ["men's knitted cotton pullover", "PVC rain jacket", "spare parts for gear pumps", "gold ring",
+             "zinc alloy earrings", "stainless steel water bottle", "bluetooth earbuds", "leather gloves"]
+    codes = ["610510", "620520", "392620", "711319", "711719", "841391", "961700", "851830", "420329", "420310"]
+    seen = {True: 0, False: 0}
+    for text, top in itertools.product(texts, itertools.combinations(codes, 3)):
+        scores = {c: (0.9 - 0.01 * i, 0.8 - 0.01 * i) for i, c in enumerate(top)}
+        scores.update({"940360": (0.5, 0.5), "630790": (0.4, 0.4)})
+        may = rules.may_rerank(text, list(top))
+        seen[may] += 1
+        if not may:
+            out = rules.rerank(text, dict(scores), _scorer({}, default=0.95))
+            assert list(out.items()) == list(scores.items())
+    assert seen[True] and seen[False]
