@@ -10,8 +10,9 @@ N synthetic shipments (the Zipf-repeated pools of scripts/bench_batch.py) are ch
 * ``ray-N``: ``run_batch_ray`` with N actors on a local Ray, empty cache (cold), then the
   same input again (``warm``: every text comes from the cache service).
 
-Both engines use the same chunk size (each distinct text is searched once per chunk, so
-chunk size changes the work). Each phase runs in its own process. Per phase it prints the wall time end to end (for Ray:
+Both engines use the same chunk size (a process searches each distinct text once, but how
+many verdicts a chunk re-uses depends on its size). Each phase runs in its own process.
+Per phase it prints the wall time end to end (for Ray:
 starting Ray and the actors included), rows/s end to end, rows/s in steady state (for Ray:
 rows per actor-second, the number a cluster scales by), texts embedded and the cache hit
 rate. The HS index is shared with the real home (built once, read-only); caches are fresh.
