@@ -98,8 +98,10 @@ class _TextView:
     # The subheadings found and their rounded scores, as a result row holds them.
     top_codes: list[str] = field(init=False)
     top_scores: list[float] = field(init=False)
-    # The best subheading as the reasons name it, made when first needed.
+    # The best subheading as the reasons name it, and as a declaration's reason says what
+    # the text reads as alone; made when first needed.
     best_text: str | None = None
+    alone_text: str | None = None
 
     def __post_init__(self) -> None:
         self.top6 = max((h.dense or h.score) for h in self.hs6) if self.hs6 else 0.0
@@ -538,7 +540,7 @@ class Checker:
                 severity = Severity.MEDIUM
             reasons.extend(code_reasons)
             if dview is not None and sim is not None:
-                reasons.append(_text_reason(decl_text, sim, dview.hs6, self.catalogue))
+                reasons.append(_text_reason(decl_text, sim, dview))
 
             # Watchlist: a listing on it whose declaration does not name the same kind of
             # goods is concealment, whatever the codes say (a tablet press declared as a
@@ -635,8 +637,10 @@ class Checker:
         return [f"declared code {decl_txt} agrees with the listing's likely heading {best.code[:4]}"]
 
 
-def _text_reason(text: str, sim: float, hits: list[SearchHit], catalogue: HSCatalogue) -> str:
-    view = f"; read alone it is {format_hs_code(hits[0].code)}" if hits else ""
+def _text_reason(text: str, sim: float, dview: _TextView) -> str:
+    if dview.alone_text is None:
+        dview.alone_text = f"; read alone it is {format_hs_code(dview.hs6[0].code)}" if dview.hs6 else ""
+    view = dview.alone_text
     if sim < 0.3:
         return f'declared description "{text}" is unlike the listing (similarity {sim:.2f}){view}'
     return f'declared description "{text}" resembles the listing (similarity {sim:.2f}){view}'
@@ -695,7 +699,7 @@ def _verdict_row(v: _Verdict) -> dict[str, Any]:
         "listing_hs6_scores": v.lview.top_scores,
         "declared_hs6": v.code.hs6 if v.code else None,
         "watchlist": v.watch.category if v.watch else None,
-        "watchlist_evidence": [e for h in v.watch_hits for e in h.evidence],
+        "watchlist_evidence": [e for h in v.watch_hits for e in h.evidence] if v.watch_hits else [],
         "error": None,
         "error_kind": None,
     }
