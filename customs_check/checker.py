@@ -1,6 +1,8 @@
 """The :class:`Checker`: loads the model, HS index and watchlist once, then serves many
-checks (one shipment, a list, a polars DataFrame). Every entry point funnels into
-:meth:`Checker.check_many`, which embeds each distinct text once per call."""
+checks (one shipment, a list, a polars DataFrame). Every entry point funnels into one
+verdict function (``Checker._verdicts``), which validates each distinct listing and
+declaration once per call and searches each distinct text once per checker (its view
+cache); :meth:`Checker.check_many` returns models, :meth:`Checker.check_rows` flat rows."""
 
 from __future__ import annotations
 
