@@ -328,13 +328,9 @@ class Checker:
         """Like :meth:`check_many`, but each verdict comes back as a flat result row (the
         columns of ``customs_check.batch.RESULT_SCHEMA``) without building pydantic models:
         the batch's fast path, where a night holds millions of verdicts."""
-        out = []
-        for v in self._verdicts(rows):
-            if isinstance(v, CheckResult):
-                out.append({**_ERROR_ROW, "error": v.error, "error_kind": v.error_kind})
-            else:
-                out.append(_verdict_row(v))
-        return out
+        from customs_check.batch import _result_row  # an invalid row: rare, built as the batch builds it
+
+        return [_result_row(v) if isinstance(v, CheckResult) else _verdict_row(v) for v in self._verdicts(rows)]
 
     def check_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Check a polars DataFrame with the batch columns; returns the input columns
@@ -507,7 +503,6 @@ class Checker:
         self._fill_code_scores(needs())
         sims = _text_sims(pairs)
         by_code: dict[tuple[int, HSCode | None], tuple[float | None, float | None, bool, list[str]]] = {}
-        vague_of: dict[str, str | None] = {}
         verdicts = []
         for p, (lview, dview), sim in zip(items, pairs, sims, strict=True):
             code = p.declaration.code
@@ -528,9 +523,7 @@ class Checker:
                     if fit_code is not None:
                         signals["text_code_gap4"] = max(0.0, dview.top4 - fit_code)
             score = mismatch_score(signals, cfg)
-            if decl_text not in vague_of:
-                vague_of[decl_text] = is_vague(decl_text or None)
-            vague = vague_of[decl_text]
+            vague = is_vague(decl_text or None)  # memoised there
             reasons: list[str] = []
             if vague:
                 score = max(score, cfg.vague_score)
@@ -680,13 +673,6 @@ def _text_sims(pairs: list[tuple[_TextView, _TextView | None]]) -> list[float | 
         for i, sim in zip(block, exact_rowdot(a, b).tolist(), strict=True):
             out[i] = sim
     return out
-
-
-# A result row of a shipment that could not be checked: no verdict, only the error.
-_ERROR_ROW: dict[str, Any] = dict.fromkeys(
-    ("mismatch", "mismatch_score", "severity", "reasons", "listing_hs6_top", "listing_hs6_scores", "declared_hs6",
-     "watchlist", "watchlist_evidence", "error", "error_kind")
-)
 
 
 def _verdict_row(v: _Verdict) -> dict[str, Any]:

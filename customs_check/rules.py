@@ -195,6 +195,17 @@ _BABY_HEADING = {"61": "6111", "62": "6209"}
 # Headings whose goods are garments (the ones the apparel rules may move between).
 _GARMENT_HEADINGS = frozenset(_KNIT_WOVEN) | frozenset(_WOVEN_KNIT) | {"6112", "6115", "6212"}
 
+def _garments(codes: Sequence[str]) -> list[str]:
+    """The garment codes among ``codes`` (chapters 61/62, and garments of plastics or
+    leather): what sets the apparel rules off."""
+    return [c for c in codes if c[:4] in _GARMENT_HEADINGS or c in ("392620", "420310")]
+
+
+def _has_jewellery(codes: Sequence[str]) -> bool:
+    """Whether a jewellery heading is among ``codes``: what sets the chapter 71 rule off."""
+    return any(c[:4] in _JEWELLERY_HEADINGS for c in codes)
+
+
 _CODE_FIBRES: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (re.compile(r"of wool or fine animal hair|of wool\b"), frozenset({"wool", "cashmere"})),
     # Before "cashmere": 6110.19 is fine animal hair "other than that of kashmir goats".
@@ -308,16 +319,15 @@ class TariffRules:
         codes (a search skips building the candidates' dict then)."""
         if "parts" in self.enabled and query_facts(text).parts:
             return True
-        if "jewellery" in self.enabled and any(c[:4] in _JEWELLERY_HEADINGS for c in top):
+        if "jewellery" in self.enabled and _has_jewellery(top):
             return True
-        return ("apparel" in self.enabled or "apparel_material" in self.enabled) and any(
-            c[:4] in _GARMENT_HEADINGS or c in ("392620", "420310") for c in top)
+        return ("apparel" in self.enabled or "apparel_material" in self.enabled) and bool(_garments(top))
 
     def _jewellery(self, text: str, scores: dict[str, Scored], score_code: ScoreFn,
                    top: list[str]) -> dict[str, Scored]:
         """Chapter 71: precious metal -> 7113; pearls or (even synthetic) stones on other
         metal -> 7116; neither -> imitation jewellery 7117. ``top``: the best codes."""
-        if not any(c[:4] in _JEWELLERY_HEADINGS for c in top):
+        if not _has_jewellery(top):
             return scores
         low = text.lower()
         if _PRECIOUS_METAL.search(low):
@@ -354,7 +364,7 @@ class TariffRules:
 
     def _apparel(self, facts: QueryFacts, scores: dict[str, Scored], score_code: ScoreFn,
                  top: list[str]) -> dict[str, Scored]:
-        garments = [c for c in top if c[:4] in _GARMENT_HEADINGS or c in ("392620", "420310")]
+        garments = _garments(top)
         if not garments:
             return scores
         material = facts.material
