@@ -27,6 +27,7 @@ from customs_check.paths import home_dir
 from customs_check.rules import TariffRules
 from customs_check.scoring import ScoringConfig, is_vague, mismatch_score, severity_for
 from customs_check.text import clean_text
+from customs_check.views import ViewStore, view_context
 from customs_check.watchlist import Watchlist
 
 if TYPE_CHECKING:
@@ -184,7 +185,8 @@ class Checker:
                  catalogue: HSCatalogue | None = None, watchlist: Watchlist | None = None,
                  config: ScoringConfig | None = None, home: Path | None = None,
                  progress: ProgressCallback | None = None,
-                 notify: Callable[[str], None] | None = None, view_cache_size: int = _VIEW_CACHE_SIZE) -> None:
+                 notify: Callable[[str], None] | None = None, view_cache_size: int = _VIEW_CACHE_SIZE,
+                 view_store: ViewStore | None = None) -> None:
         self.embedder = embedder
         self.catalogue = catalogue or load_catalogue()
         self.home = home or home_dir()
@@ -204,6 +206,9 @@ class Checker:
         self._view_cache: BoundedLRU[tuple[str, ...], _TextView] = BoundedLRU(view_cache_size)
         self._view_owner: tuple[Any, ...] | None = None
         self._view_lock = threading.Lock()
+        # Views kept across runs (see customs_check.views); None: only in this process.
+        self.view_store = view_store
+        self._view_context: bytes | None = None
 
     @property
     def view_cache_size(self) -> int:
@@ -220,7 +225,8 @@ class Checker:
              progress: ProgressCallback | None = None,
              notify: Callable[[str], None] | None = None) -> Checker:
         """The usual way in: a backend by spec (see ``customs_check.embeddings``), the
-        persistent embedding cache under ``home`` and the stored HS index.
+        persistent embedding cache and search results under ``home`` and the stored HS
+        index. ``cache=False``: nothing is kept beyond this process.
 
         ``exemplars``: a file (.csv/.jsonl/.parquet) of ``text`` and ``hs_code`` columns,
         e.g. a customs office's past declarations with their verified codes; each row is
@@ -229,7 +235,8 @@ class Checker:
         store = SQLiteCache(home_path / "embeddings.sqlite") if cache else None
         embedder = load_embedder(model, cache=store)
         checker = cls(embedder, home=home_path, watchlist=Watchlist.load(watchlist) if watchlist else None,
-                      progress=progress, notify=notify)
+                      progress=progress, notify=notify,
+                      view_store=ViewStore(home_path / "views.sqlite") if cache else None)
         if exemplars is not None:
             checker.add_exemplars(exemplars)
         return checker
@@ -427,25 +434,46 @@ class Checker:
             view.candidates = self._candidates(view.hs6)
         return view.candidates
 
-    def _views(self, vectors: np.ndarray, search_texts: list[str], watch_texts: list[str]) -> list[_TextView]:
-        cfg = self.config
-        hits = self.index.search_levels(vectors, top_k=_TOP_K, levels=(6, 4), texts=search_texts,
-                                        lexical_weight=cfg.lexical_weight, rules=self.rules)
-        watch = self.watchlist.match(watch_texts, vectors, self.embedder,
-                                     min_similarity=cfg.watchlist_min_similarity,
-                                     min_margin=cfg.watchlist_min_margin)
+    def _views(self, keys: list[tuple[str, ...]], vectors: np.ndarray, search_texts: list[str],
+               watch_texts: list[str]) -> list[_TextView]:
         exact = exact_units(vectors).astype(np.int32)
-        return [_TextView(e, h[6], h[4], w) for e, h, w in zip(exact, hits, watch, strict=True)]
+        store, context = self.view_store, self._context()
+        stored = store.get_many(context, keys) if store is not None else {}
+        todo = [i for i, k in enumerate(keys) if k not in stored]
+        made: dict[int, _TextView] = {}
+        if todo:
+            # Searched apart from the stored ones: every score is exact, so a text's view
+            # does not depend on the texts searched with it.
+            cfg, sub = self.config, vectors[todo]
+            hits = self.index.search_levels(sub, top_k=_TOP_K, levels=(6, 4), texts=[search_texts[i] for i in todo],
+                                            lexical_weight=cfg.lexical_weight, rules=self.rules)
+            watch = self.watchlist.match([watch_texts[i] for i in todo], sub, self.embedder,
+                                         min_similarity=cfg.watchlist_min_similarity,
+                                         min_margin=cfg.watchlist_min_margin)
+            for i, h, w in zip(todo, hits, watch, strict=True):
+                made[i] = _TextView(exact[i], h[6], h[4], w)
+            if store is not None:
+                store.put_many(context, self.embedder.model_id, [(keys[i], _view_payload(made[i])) for i in todo])
+        return [made[i] if i in made else _view_from_payload(exact[i], stored[k]) for i, k in enumerate(keys)]
+
+    def _context(self) -> bytes:
+        if self._view_context is None and self.view_store is not None:
+            self._view_context = view_context(model_id=self.embedder.model_id, index=self.index,
+                                              catalogue=self.catalogue, rules=self.rules, config=self.config,
+                                              watchlist=self.watchlist)
+        return self._view_context or b""
 
     def _cached_views(self, keys: list[tuple[str, ...]],
                       build: Callable[[list[tuple[str, ...]]], list[_TextView]]) -> dict[tuple[str, ...], _TextView]:
         """Views of ``keys`` from the cache, building the missing ones in one call."""
-        owner = (self.index, self.config, self.watchlist)
+        owner = (self.index, self.config, self.watchlist, self.rules, self.view_store)
         with self._view_lock:  # Checker objects are shared by threads (a web service)
             if self._view_owner is None or any(a is not b for a, b in zip(owner, self._view_owner, strict=True)):
-                # Views depend on the index, scoring config and watchlist: any swap voids them.
+                # Views depend on the index, scoring config, rules and watchlist: any swap
+                # voids them, and the stored ones are looked up under a new context.
                 self._view_cache.clear()
                 self._view_owner = owner
+                self._view_context = None
         out = self._view_cache.get_many(keys)
         missing = [k for k in keys if k not in out]
         if missing:
@@ -457,11 +485,12 @@ class Checker:
 
     def _build_listing_views(self, keys: list[tuple[str, ...]]) -> list[_TextView]:
         vecs = self._listing_vectors([k[1] for k in keys], [k[2] or None for k in keys])
-        return self._views(vecs, [_listing_search_text(k[1], k[2] or None) for k in keys], [k[3] for k in keys])
+        return self._views(keys, vecs, [_listing_search_text(k[1], k[2] or None) for k in keys],
+                           [k[3] for k in keys])
 
     def _build_declaration_views(self, keys: list[tuple[str, ...]]) -> list[_TextView]:
         texts = [k[1] for k in keys]
-        return self._views(self.embedder.embed(texts), texts, texts)
+        return self._views(keys, self.embedder.embed(texts), texts, texts)
 
     def _fill_code_scores(self, needs: Iterable[tuple[_TextView, str]]) -> None:
         """Score every (view, code) a batch of pairs will ask for, one matrix product per
@@ -630,6 +659,18 @@ class Checker:
             return [f"declared code {decl_txt} is in the listing's chapter but another heading "
                     f"(fit {gap:.2f} below the best); the listing most likely is {best_txt}"]
         return [f"declared code {decl_txt} agrees with the listing's likely heading {best.code[:4]}"]
+
+
+def _view_payload(view: _TextView) -> list[Any]:
+    """What the view store keeps of a view (the vector comes from the embedding cache)."""
+    return [[[h.code, h.score, h.dense] for h in view.hs6], [[h.code, h.score, h.dense] for h in view.hs4],
+            [[w.category, w.label, w.evidence, w.score] for w in view.watch]]
+
+
+def _view_from_payload(exact: np.ndarray, payload: list[Any]) -> _TextView:
+    hs6, hs4, watch = payload
+    return _TextView(exact, [SearchHit(*h) for h in hs6], [SearchHit(*h) for h in hs4],
+                     [WatchlistHit(category=c, label=lb, evidence=e, score=sc) for c, lb, e, sc in watch])
 
 
 def _text_reason(text: str, sim: float, dview: _TextView) -> str:

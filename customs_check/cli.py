@@ -275,42 +275,50 @@ def hs(ctx: click.Context, code: str | None, query: str | None, top_k: int, fmt:
 # -- cache ----------------------------------------------------------------------------------
 @cli.group(epilog=EXIT_CODES)
 def cache() -> None:
-    """Inspect or prune the persistent embedding cache."""
+    """Inspect or prune the persistent caches: embeddings and search results."""
 
 
-def _cache_store(ctx: click.Context) -> Any:
+def _cache_stores(ctx: click.Context) -> tuple[Any, Any]:
     from customs_check.embeddings import SQLiteCache
     from customs_check.paths import home_dir
+    from customs_check.views import ViewStore
 
-    home = ctx.obj["home"] or home_dir()
-    return SQLiteCache(Path(home) / "embeddings.sqlite")
+    home = Path(ctx.obj["home"] or home_dir())
+    return SQLiteCache(home / "embeddings.sqlite"), ViewStore(home / "views.sqlite")
 
 
 @cache.command("stats", epilog=EXIT_CODES)
 @output_options
 @click.pass_context
 def cache_stats(ctx: click.Context, fmt: str) -> None:
-    """Size of the cache and vectors per model."""
-    stats = _cache_store(ctx.find_root()).stats()
-    rows = [{"model": m, "vectors": n} for m, n in sorted(stats.by_model.items())]
+    """Size of the caches; vectors and search results per model."""
+    vectors, views = _cache_stores(ctx.find_root())
+    stats, results = vectors.stats(), views.by_model()
+    rows = [{"model": m, "vectors": stats.by_model.get(m, 0), "search_results": results.get(m, 0)}
+            for m in sorted(set(stats.by_model) | set(results))]
     if fmt == "table":
         click.echo(f"{stats.path}: {stats.file_bytes / 1e6:.1f} MB, {stats.vectors:,} vectors")
-    emit(rows, ["model", "vectors"], fmt)
+        click.echo(f"{views.path}: {views.file_bytes() / 1e6:.1f} MB, {sum(results.values()):,} search results")
+    emit(rows, ["model", "vectors", "search_results"], fmt)
 
 
 @cache.command("prune", epilog=EXIT_CODES)
-@click.option("--model", "model_id", help="Delete the vectors of this model id.")
-@click.option("--keep-model", help="Delete the vectors of every model but this one.")
-@click.option("--older-than-days", type=click.FloatRange(0), help="Delete vectors older than this.")
+@click.option("--model", "model_id", help="Delete what this model id made.")
+@click.option("--keep-model", help="Delete what every model but this one made.")
+@click.option("--older-than-days", type=click.FloatRange(0), help="Delete entries stored longer ago than this.")
 @click.pass_context
 def cache_prune(ctx: click.Context, model_id: str | None, keep_model: str | None,
                 older_than_days: float | None) -> None:
-    """Delete cached vectors by model or age."""
+    """Delete cached vectors and search results by model or age.
+
+    Search results made under other settings, watchlists or versions are never read
+    again; --older-than-days clears them out."""
     if model_id is None and keep_model is None and older_than_days is None:
         raise click.UsageError("give --model, --keep-model or --older-than-days")
-    deleted = _cache_store(ctx.find_root()).prune(model_id=model_id, keep_model=keep_model,
-                                                  older_than_days=older_than_days)
-    click.echo(f"deleted {deleted:,} vectors")
+    vectors, views = _cache_stores(ctx.find_root())
+    deleted = vectors.prune(model_id=model_id, keep_model=keep_model, older_than_days=older_than_days)
+    results = views.prune(model_id=model_id, keep_model=keep_model, older_than_days=older_than_days)
+    click.echo(f"deleted {deleted:,} vectors and {results:,} search results")
 
 
 def main(argv: list[str] | None = None) -> None:

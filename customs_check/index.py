@@ -125,6 +125,7 @@ class HSIndex:
         self._lexical: LexicalIndex | None = None
         self._exact: np.ndarray | None = None
         self._lexical_file: Path | None = None  # set when the index lives in a folder
+        self._fingerprint: str | None = None
         self._faiss = faiss.IndexFlatIP(self.dimensions)
         # FAISS switches from its one-query-at-a-time loop to BLAS only from queries x
         # dimensions = 128,000 (334 MiniLM queries). A nightly chunk brings fewer new texts
@@ -355,10 +356,29 @@ class HSIndex:
         grid = queries.astype(np.float64) if on_grid else exact_units(queries)
         return np.max(exact_dot(block, grid), axis=0)
 
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of what the index holds: its rows' codes, kinds, texts and vectors. An
+        index loaded from disk has the checksums of its files (verified at load) in its
+        manifest; extra rows add theirs."""
+        if self._fingerprint is None:
+            m = self.manifest
+            if m.get("vectors_sha256") and m.get("codes_sha256"):
+                parts = [self.model_id, m["vectors_sha256"], m["codes_sha256"], m.get("extra_sha256"), len(self)]
+                self._fingerprint = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+            else:
+                self._fingerprint = _rows_digest(self.model_id, self.codes, self.kinds.tolist(), self.texts,
+                                                 self.vectors)
+        return self._fingerprint
+
     def with_rows(self, codes: Sequence[str], kinds: Sequence[str], vectors: np.ndarray,
                   texts: Sequence[str] | None = None) -> HSIndex:
         """A new index with extra rows (a user's labelled exemplars); this one is unchanged."""
-        manifest = dict(self.manifest, extra_rows=len(codes))
+        extra_sha = _rows_digest(self.model_id, codes, kinds, texts, vectors)
+        if self.manifest.get("extra_sha256"):  # rows added twice: both sets count
+            extra_sha = hashlib.sha256(f"{self.manifest['extra_sha256']}:{extra_sha}".encode()).hexdigest()
+        manifest = dict(self.manifest, extra_rows=self.manifest.get("extra_rows", 0) + len(codes),
+                        extra_sha256=extra_sha)
         extra = list(texts) if texts is not None else [""] * len(codes)
         texts = self.texts + extra if self.texts is not None else None
         return HSIndex(self.codes + list(codes), self.kinds.tolist() + list(kinds),
@@ -463,6 +483,14 @@ def _expected_manifest(embedder: EmbeddingModel, catalogue: HSCatalogue, texts: 
         "recipe_version": RECIPE_VERSION,
         "recipe_sha256": recipe_hash(texts),
     }
+
+
+def _rows_digest(model_id: str, codes: Sequence[str], kinds: Sequence[str], texts: Sequence[str] | None,
+                 vectors: np.ndarray) -> str:
+    digest = hashlib.sha256(json.dumps([model_id, list(codes), list(kinds),
+                                        list(texts) if texts is not None else None]).encode())
+    digest.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def _first_positions(ids: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ The rules are deterministic and stated as a customs classifier would state them
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -268,6 +269,15 @@ class TariffRules:
             self._by_heading.setdefault(code[:4], []).append(code)
         self._goods_words: dict[str, str] = {}
         self._sibling_fibres: dict[str, list[frozenset[str]]] = {}
+
+    def fingerprint(self) -> str:
+        """The settings that decide a ranking, as canonical JSON (the catalogue and the
+        model are fingerprinted apart)."""
+        return json.dumps({
+            "enabled": sorted(self.enabled), "conflict_penalty": self.conflict_penalty,
+            "fibre_penalty": self.fibre_penalty, "material_bonus": self.material_bonus,
+            "parts_bonus": self.parts_bonus, "head_weight": self.head_weight, "context": self.context,
+        }, sort_keys=True)
 
     # -- query vectors ----------------------------------------------------------------
     def query_vectors(self, texts: Sequence[str], vectors: np.ndarray) -> tuple[np.ndarray, list[bool]]:

@@ -12,6 +12,8 @@ Two kinds of evidence:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -139,6 +141,15 @@ class Watchlist:
                 )
             )
         return cls(cats, list(data.get("lookalikes", {}).get("exemplars", [])), source)
+
+    def fingerprint(self) -> str:
+        """sha256 of the categories and look-alikes (not of the file's bytes: a reformatted
+        file is the same watchlist). CAS numbers are sorted, since a set's order changes
+        from one process to the next."""
+        cats = [[c.id, c.label, c.family, list(c.hs6), list(c.phrases), [p.pattern for p in c.patterns],
+                 sorted(c.cas), list(c.exemplars), [p.pattern for p in c.exclude], c.priority]
+                for c in self.categories.values()]
+        return hashlib.sha256(json.dumps([cats, list(self.lookalikes)]).encode()).hexdigest()
 
     def _exemplar_vectors(self, embedder: EmbeddingModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(exemplar vectors, category index of each, look-alike vectors), embedded once per model."""

@@ -13,14 +13,14 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-__all__ = ["BoundedLRU", "CacheStats", "EmbeddingCache", "MemoryCache", "SQLiteCache"]
+__all__ = ["BoundedLRU", "CacheStats", "EmbeddingCache", "MemoryCache", "SQLiteCache", "SQLiteStore"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -111,20 +111,23 @@ CREATE INDEX IF NOT EXISTS vectors_model ON vectors(model_id);
 """
 
 
-class SQLiteCache:
-    """Persistent cache in one SQLite file; a small in-memory LRU sits in front of it.
+class SQLiteStore:
+    """One SQLite file in WAL mode with a connection per thread: the plumbing that the
+    embedding cache and the checker's store of search results share.
 
     A file that is not a readable SQLite database is moved aside (``*.corrupt-<time>``)
-    and a new one is started: a cache is never worth a crash. Rows whose vector has the
-    wrong length or non-finite values are ignored and overwritten on the next put.
+    and a new one is started: a cache is never worth a crash. Subclasses give the schema
+    and a query that must run on a healthy file.
     """
+
+    schema = ""
+    probe = ""
 
     def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._timeout = timeout
         self._local = threading.local()
-        self._front = MemoryCache(max_items=50_000)
         self.recovered_from: Path | None = None
         try:
             self._init_db()
@@ -143,14 +146,11 @@ class SQLiteCache:
 
     def _init_db(self) -> None:
         conn = self._connect()
-        conn.executescript(_SCHEMA)
-        conn.execute("SELECT count(*) FROM vectors LIMIT 1").fetchone()
+        conn.executescript(self.schema)
+        conn.execute(self.probe).fetchone()
 
     def _move_aside(self) -> Path:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        self.close()
         target = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
         self.path.replace(target)
         for suffix in ("-wal", "-shm"):
@@ -159,80 +159,112 @@ class SQLiteCache:
                 side.unlink()
         return target
 
-    def get_many(self, keys: Iterable[bytes], dimensions: int) -> dict[bytes, np.ndarray]:
-        keys = list(keys)
-        out = self._front.get_many(keys, dimensions)
-        todo = [k for k in keys if k not in out]
+    def _select_in(self, sql: str, keys: list[bytes]) -> Iterator[tuple[Any, ...]]:
+        """Rows of ``sql`` (ending in ``IN``) for the keys, a statement per 500 keys:
+        SQLite limits host parameters per statement, 500 stays far below every build's cap."""
         conn = self._connect()
-        # SQLite limits host parameters per statement; 500 stays far below every build's cap.
-        for start in range(0, len(todo), 500):
-            chunk = todo[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = conn.execute(f"SELECT key, dim, vec FROM vectors WHERE key IN ({marks})", chunk)
-            fetched = {}
-            for key, dim, blob in rows:
-                if dim != dimensions or len(blob) != 4 * dimensions:
-                    continue
-                vec = np.frombuffer(blob, dtype=np.float32)
-                if not np.isfinite(vec).all():
-                    continue
-                fetched[bytes(key)] = vec
-            out.update(fetched)
-            self._front.put_many(fetched, "")
-        return out
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            yield from conn.execute(f"{sql} ({','.join('?' * len(chunk))})", chunk)
 
-    def put_many(self, vectors: Mapping[bytes, np.ndarray], model_id: str) -> None:
-        if not vectors:
-            return
-        now = time.time()
-        rows = [
-            (k, model_id, int(v.shape[0]), np.ascontiguousarray(v, dtype=np.float32).tobytes(), now)
-            for k, v in vectors.items()
-        ]
+    def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """One transaction: a kill leaves all of the rows or none."""
         conn = self._connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany("INSERT OR REPLACE INTO vectors VALUES (?,?,?,?,?)", rows)
+            conn.executemany(sql, rows)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self._front.put_many(vectors, model_id)
 
-    def stats(self) -> CacheStats:
+    def _delete(self, table: str, clauses: list[str], params: list[Any]) -> int:
+        """Delete the rows matching every clause, then compact the file."""
         conn = self._connect()
-        by_model = dict(conn.execute("SELECT model_id, count(*) FROM vectors GROUP BY model_id").fetchall())
-        size = sum(
-            p.stat().st_size
-            for p in (self.path, self.path.with_name(self.path.name + "-wal"))
-            if p.exists()
-        )
-        return CacheStats(str(self.path), size, sum(by_model.values()), by_model)
-
-    def prune(self, *, model_id: str | None = None, older_than_days: float | None = None,
-              keep_model: str | None = None) -> int:
-        """Delete vectors by model, by age, or of every model but ``keep_model``.
-        Returns the number deleted; the file is compacted afterwards."""
-        clauses, params = [], []
-        if model_id is not None:
-            clauses.append("model_id = ?")
-            params.append(model_id)
-        if keep_model is not None:
-            clauses.append("model_id != ?")
-            params.append(keep_model)
-        if older_than_days is not None:
-            clauses.append("created < ?")
-            params.append(time.time() - older_than_days * 86400)
-        if not clauses:
-            raise ValueError("prune needs a model id, keep_model or an age")
-        conn = self._connect()
-        deleted = conn.execute(f"DELETE FROM vectors WHERE {' AND '.join(clauses)}", params).rowcount
+        deleted = conn.execute(f"DELETE FROM {table} WHERE {' AND '.join(clauses)}", params).rowcount
         conn.execute("VACUUM")
-        self._front = MemoryCache(max_items=self._front.max_items)
-        return deleted
+        return int(deleted)
+
+    def file_bytes(self) -> int:
+        """The file and its write-ahead log, as they take up disk."""
+        return sum(p.stat().st_size for p in (self.path, self.path.with_name(self.path.name + "-wal"))
+                   if p.exists())
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+class SQLiteCache(SQLiteStore):
+    """Persistent cache in one SQLite file; a small in-memory LRU sits in front of it.
+    Rows whose vector has the wrong length or non-finite values are ignored and
+    overwritten on the next put."""
+
+    schema = _SCHEMA
+    probe = "SELECT count(*) FROM vectors LIMIT 1"
+
+    def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
+        self._front = MemoryCache(max_items=50_000)
+        super().__init__(path, timeout=timeout)
+
+    def get_many(self, keys: Iterable[bytes], dimensions: int) -> dict[bytes, np.ndarray]:
+        keys = list(keys)
+        out = self._front.get_many(keys, dimensions)
+        fetched = {}
+        for key, dim, blob in self._select_in("SELECT key, dim, vec FROM vectors WHERE key IN",
+                                              [k for k in keys if k not in out]):
+            if dim != dimensions or len(blob) != 4 * dimensions:
+                continue
+            vec = np.frombuffer(blob, dtype=np.float32)
+            if not np.isfinite(vec).all():
+                continue
+            fetched[bytes(key)] = vec
+        out.update(fetched)
+        self._front.put_many(fetched, "")
+        return out
+
+    def put_many(self, vectors: Mapping[bytes, np.ndarray], model_id: str) -> None:
+        if not vectors:
+            return
+        now = time.time()
+        self._write_many("INSERT OR REPLACE INTO vectors VALUES (?,?,?,?,?)", [
+            (k, model_id, int(v.shape[0]), np.ascontiguousarray(v, dtype=np.float32).tobytes(), now)
+            for k, v in vectors.items()
+        ])
+        self._front.put_many(vectors, model_id)
+
+    def stats(self) -> CacheStats:
+        conn = self._connect()
+        by_model = dict(conn.execute("SELECT model_id, count(*) FROM vectors GROUP BY model_id").fetchall())
+        return CacheStats(str(self.path), self.file_bytes(), sum(by_model.values()), by_model)
+
+    def prune(self, *, model_id: str | None = None, older_than_days: float | None = None,
+              keep_model: str | None = None) -> int:
+        """Delete vectors by model, by age, or of every model but ``keep_model``.
+        Returns the number deleted; the file is compacted afterwards."""
+        clauses, params = prune_clauses(model_id=model_id, older_than_days=older_than_days, keep_model=keep_model)
+        deleted = self._delete("vectors", clauses, params)
+        self._front = MemoryCache(max_items=self._front.max_items)
+        return deleted
+
+
+def prune_clauses(*, model_id: str | None, older_than_days: float | None,
+                  keep_model: str | None) -> tuple[list[str], list[Any]]:
+    """SQL conditions for a prune by model, by age, or of every model but one (tables
+    with ``model_id`` and ``created`` columns)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if model_id is not None:
+        clauses.append("model_id = ?")
+        params.append(model_id)
+    if keep_model is not None:
+        clauses.append("model_id != ?")
+        params.append(keep_model)
+    if older_than_days is not None:
+        clauses.append("created < ?")
+        params.append(time.time() - older_than_days * 86400)
+    if not clauses:
+        raise ValueError("prune needs a model id, keep_model or an age")
+    return clauses, params

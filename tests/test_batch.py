@@ -98,7 +98,7 @@ def test_batch_demo(tmp_path: Path, ext: str) -> None:
     assert manifest["input"]["format"] == "jsonl"
     assert manifest["output"] == {"path": str(out), "format": ext}
     assert manifest["timings"]["seconds"] >= 0
-    assert set(manifest["cache"]) == {"texts_embedded", "cache_hits", "verdicts_reused"}
+    assert set(manifest["cache"]) == {"texts_embedded", "cache_hits", "verdicts_reused", "search_results_reused"}
     assert all(isinstance(v, int) and v >= 0 for v in manifest["cache"].values())
     assert manifest["chunks"] == {"rows_per_chunk": 20_000, "written_now": 1, "resumed": 0}
     assert not (tmp_path / f"results.{ext}.parts").exists()

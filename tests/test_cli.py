@@ -18,6 +18,7 @@ from customs_check.embeddings import SQLiteCache
 
 from customs_check.cli import EXIT_CODES, cli
 from customs_check.models import CheckResult, Severity
+from customs_check.views import ViewStore
 
 FAKE = ("--model", "fake")
 CONCEALED = (
@@ -425,6 +426,10 @@ def cache_home(tmp_path: Path) -> Path:
     store.put_many({b"a%d" % i: vec for i in range(3)}, "model-a")
     store.put_many({b"b%d" % i: vec for i in range(2)}, "model-b")
     store.close()
+    views = ViewStore(home / "views.sqlite")
+    views.put_many(b"context", "model-a", [(("D", "text"), [[], [], []])])
+    views.put_many(b"context", "model-c", [(("D", f"text {i}"), [[], [], []]) for i in range(4)])
+    views.close()
     return home
 
 
@@ -434,16 +439,21 @@ def test_cache_stats(cache_home: Path) -> None:
     lines = table.stdout.splitlines()
     assert lines[0].startswith(f"{cache_home / 'embeddings.sqlite'}: ")
     assert lines[0].endswith(" MB, 5 vectors")
-    assert [line.split() for line in lines[3:]] == [["model-a", "3"], ["model-b", "2"]]
+    assert lines[1].startswith(f"{cache_home / 'views.sqlite'}: ")
+    assert lines[1].endswith(" MB, 5 search results")
+    assert [line.split() for line in lines[4:]] == [["model-a", "3", "1"], ["model-b", "2", "0"], ["model-c", "0", "4"]]
+    expected = [{"model": "model-a", "vectors": 3, "search_results": 1},
+                {"model": "model-b", "vectors": 2, "search_results": 0},
+                {"model": "model-c", "vectors": 0, "search_results": 4}]
     as_json = invoke("--home", str(cache_home), "cache", "stats", "--json")
-    assert json.loads(as_json.stdout) == [{"model": "model-a", "vectors": 3}, {"model": "model-b", "vectors": 2}]
+    assert json.loads(as_json.stdout) == expected
     as_csv = invoke("--home", str(cache_home), "cache", "stats", "--csv")
-    assert as_csv.stdout == "model,vectors\nmodel-a,3\nmodel-b,2\n"
+    assert as_csv.stdout == "model,vectors,search_results\nmodel-a,3,1\nmodel-b,2,0\nmodel-c,0,4\n"
 
 
 def test_cache_stats_uses_the_environment_home(cache_home: Path) -> None:
     result = invoke("cache", "stats", "--json", env={"CUSTOMS_CHECK_HOME": str(cache_home)})
-    assert json.loads(result.stdout) == [{"model": "model-a", "vectors": 3}, {"model": "model-b", "vectors": 2}]
+    assert [r["model"] for r in json.loads(result.stdout)] == ["model-a", "model-b", "model-c"]
 
 
 def test_cache_prune_needs_an_option(cache_home: Path) -> None:
@@ -456,15 +466,17 @@ def test_cache_prune_needs_an_option(cache_home: Path) -> None:
 def test_cache_prune(cache_home: Path) -> None:
     home = ("--home", str(cache_home))
 
-    def stats() -> dict[str, int]:
-        return {r["model"]: r["vectors"] for r in json.loads(invoke(*home, "cache", "stats", "--json").stdout)}
+    def stats() -> dict[str, tuple[int, int]]:
+        return {r["model"]: (r["vectors"], r["search_results"])
+                for r in json.loads(invoke(*home, "cache", "stats", "--json").stdout)}
 
     result = invoke(*home, "cache", "prune", "--model", "model-a")
     assert result.exit_code == 0
-    assert result.stdout == "deleted 3 vectors\n"
-    assert stats() == {"model-b": 2}
-    assert invoke(*home, "cache", "prune", "--keep-model", "model-b").stdout == "deleted 0 vectors\n"
-    assert invoke(*home, "cache", "prune", "--older-than-days", "30").stdout == "deleted 0 vectors\n"
-    assert invoke(*home, "cache", "prune", "--older-than-days", "0").stdout == "deleted 2 vectors\n"
+    assert result.stdout == "deleted 3 vectors and 1 search results\n"
+    assert stats() == {"model-b": (2, 0), "model-c": (0, 4)}
+    prune = ("cache", "prune")
+    assert invoke(*home, *prune, "--keep-model", "model-b").stdout == "deleted 0 vectors and 4 search results\n"
+    assert invoke(*home, *prune, "--older-than-days", "30").stdout == "deleted 0 vectors and 0 search results\n"
+    assert invoke(*home, *prune, "--older-than-days", "0").stdout == "deleted 2 vectors and 0 search results\n"
     assert stats() == {}
     assert invoke(*home, "cache", "prune", "--older-than-days", "-1").exit_code == 2
