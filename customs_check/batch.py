@@ -14,13 +14,16 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import itertools
 import json
 import operator
 import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +48,7 @@ __all__ = [
     "VerdictCache",
     "check_frame",
     "check_shipments",
+    "long_run_gc",
     "manifest_counts",
     "preflight_batch",
     "results_frame",
@@ -107,8 +111,23 @@ def _rows_frame(rows: Iterable[dict[str, Any]]) -> pl.DataFrame:
     # Transposed in C (itemgetter + zip), not in a Python loop per cell.
     columns = list(zip(*map(operator.itemgetter(*schema.names), rows), strict=True)) or [()] * len(schema)
     # Through Arrow: polars builds list columns from Python one Series per row, ~5x slower.
-    return pl.from_arrow(pa.table([pa.array(list(col), type=f.type) for col, f in zip(columns, schema, strict=True)],
+    return pl.from_arrow(pa.table([_arrow_column(list(col), f.type) for col, f in zip(columns, schema, strict=True)],
                                   schema=schema))
+
+
+def _arrow_column(values: list[Any], type_: Any) -> Any:
+    """One result column as Arrow. A list column is built flat (offsets + all items) and
+    not list by list: about 3x faster on a chunk's verdicts."""
+    import pyarrow as pa
+
+    if not pa.types.is_large_list(type_):
+        return pa.array(values, type=type_)
+    present = [v for v in values if v is not None]
+    offsets = pa.array(list(itertools.accumulate((len(v) if v is not None else 0 for v in values), initial=0)),
+                       type=pa.int64())
+    items = pa.array(list(itertools.chain.from_iterable(present)), type=type_.value_type)
+    mask = pa.array([v is None for v in values], type=pa.bool_()) if len(present) < len(values) else None
+    return pa.LargeListArray.from_arrays(offsets, items, mask=mask)
 
 
 def _arrow_result_schema() -> Any:
@@ -267,6 +286,32 @@ def run_batch(checker: Checker, input_path: str | Path, output_path: str | Path,
     """Check every row of ``input_path`` into ``output_path`` (format by extension),
     resumable; writes ``OUTPUT.manifest.json`` and ``OUTPUT.report.html`` beside it.
     ``source`` is what :func:`preflight_batch` returned, if it was already run."""
+    with long_run_gc():
+        return _run_batch(checker, input_path, output_path, options, progress, notify, source)
+
+
+@contextlib.contextmanager
+def long_run_gc() -> Iterator[None]:
+    """Garbage collection tuned for a long run, restored afterwards.
+
+    A night makes millions of small objects that live for the whole run (verdicts, search
+    results), and CPython's collector would walk them again and again: 35% of a warm
+    200,000-row run, measured. The objects from before the run (model, index, catalogue)
+    are frozen out of collection, and young collections happen 70x less often; cycles
+    are still collected, only less often."""
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
+
+
+def _run_batch(checker: Checker, input_path: str | Path, output_path: str | Path, options: BatchOptions | None,
+               progress: ProgressFn | None, notify: Callable[[str], None] | None,
+               source: InputSource | None) -> BatchSummary:
     opts = options or BatchOptions()
     notify = notify or (lambda msg: print(msg, file=sys.stderr))
     input_path, output = Path(input_path), Path(output_path)

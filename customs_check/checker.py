@@ -98,6 +98,8 @@ class _TextView:
     top4: float = field(init=False)
     # The chapters of the headings found, best first.
     chapters: list[str] = field(init=False)
+    # The three best headings, which a declaration's text is scored against.
+    top_headings: tuple[str, ...] = field(init=False)
     # The subheadings found and their rounded scores, as a result row holds them.
     top_codes: list[str] = field(init=False)
     top_scores: list[float] = field(init=False)
@@ -110,6 +112,7 @@ class _TextView:
         self.top6 = max((h.dense or h.score) for h in self.hs6) if self.hs6 else 0.0
         self.top4 = max((h.dense or h.score) for h in self.hs4) if self.hs4 else 0.0
         self.chapters = list(dict.fromkeys(h.code[:2] for h in self.hs4))
+        self.top_headings = tuple(h.code for h in self.hs4[:3])
         self.top_codes = [h.code for h in self.hs6]
         self.top_scores = [round(h.score, 4) for h in self.hs6]
 
@@ -492,13 +495,9 @@ class Checker:
         texts = [k[1] for k in keys]
         return self._views(keys, self.embedder.embed(texts), texts, texts)
 
-    def _fill_code_scores(self, needs: Iterable[tuple[_TextView, str]]) -> None:
+    def _fill_code_scores(self, by_code: dict[str, dict[int, _TextView]]) -> None:
         """Score every (view, code) a batch of pairs will ask for, one matrix product per
         code, instead of one small product per pair."""
-        by_code: dict[str, dict[int, _TextView]] = {}
-        for view, code in needs:
-            if code not in view.code_scores:
-                by_code.setdefault(code, {})[id(view)] = view
         for code, views in by_code.items():
             vs = list(views.values())
             scores = self.index.code_scores(np.stack([v.exact for v in vs]), code, on_grid=True)
@@ -516,20 +515,22 @@ class Checker:
         dviews = {k[1]: v for k, v in self._cached_views(dkeys, self._build_declaration_views).items()}
         pairs = [(lviews[p.listing.view_key], dviews.get(p.declaration.text)) for p in items]
 
-        def needs() -> Iterable[tuple[_TextView, str]]:
-            for p, (lview, dview) in zip(items, pairs, strict=True):
-                code = p.declaration.code
-                if code is not None:
-                    yield lview, code.hs2
-                    if code.hs4:
-                        yield lview, code.hs4
-                if dview is not None:
-                    for h in lview.hs4[:3]:
-                        yield dview, h.code
-                    if code is not None:
-                        yield dview, code.hs4 or code.hs2
-
-        self._fill_code_scores(needs())
+        # The (view, code) scores the signals below read, by code; those a view already
+        # holds (from an earlier chunk) are not asked for again.
+        wanted: dict[str, dict[int, _TextView]] = {}
+        for p, (lview, dview) in zip(items, pairs, strict=True):
+            code = p.declaration.code
+            if code is not None:
+                known = lview.code_scores
+                for c in (code.hs2, code.hs4) if code.hs4 else (code.hs2,):
+                    if c not in known:
+                        wanted.setdefault(c, {})[id(lview)] = lview
+            if dview is not None:
+                known = dview.code_scores
+                for c in (*lview.top_headings, code.hs4 or code.hs2) if code is not None else lview.top_headings:
+                    if c not in known:
+                        wanted.setdefault(c, {})[id(dview)] = dview
+        self._fill_code_scores(wanted)
         sims = _text_sims(pairs)
         by_code: dict[tuple[int, HSCode | None], tuple[float | None, float | None, bool, list[str]]] = {}
         verdicts = []
@@ -545,7 +546,8 @@ class Checker:
                 # Signals compare cosines only: the lexical bonus ranks candidates but has no
                 # counterpart for an arbitrary declared code.
                 signals["text_sim"] = sim
-                fit = max(((dview.code_scores[h.code] or 0.0) for h in lview.hs4[:3]), default=0.0)
+                scores = dview.code_scores
+                fit = max([scores[c] or 0.0 for c in lview.top_headings], default=0.0)
                 signals["decl_gap4"] = max(0.0, dview.top4 - fit)
                 if code is not None:
                     fit_code = dview.code_scores[code.hs4 or code.hs2]

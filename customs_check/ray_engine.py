@@ -532,16 +532,19 @@ class _ChunkChecker:
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
 
+        from customs_check.batch import long_run_gc
+
         out = []
-        for c in batch.to_pylist():
-            try:
-                if self._init_error is not None:
-                    raise self._init_error
-                out.append(self._run(c))
-            except CustomsCheckError as exc:
-                # Returned, not raised: Ray would deliver only its text, without type or hint.
-                out.append({"chunk": c["chunk"], "pid": os.getpid(), "node": os.uname().nodename,
-                            "fatal": exc.message, "fatal_type": type(exc).__name__, "fatal_hint": exc.hint})
+        with long_run_gc():  # an actor's caches live across its chunks, as a local run's do
+            for c in batch.to_pylist():
+                try:
+                    if self._init_error is not None:
+                        raise self._init_error
+                    out.append(self._run(c))
+                except CustomsCheckError as exc:
+                    # Returned, not raised: Ray would deliver only its text, without type or hint.
+                    out.append({"chunk": c["chunk"], "pid": os.getpid(), "node": os.uname().nodename,
+                                "fatal": exc.message, "fatal_type": type(exc).__name__, "fatal_hint": exc.hint})
         return pa.Table.from_pylist(out, schema=_stats_schema())
 
     def _attempt(self, n: int) -> int:

@@ -16,7 +16,7 @@ from click.testing import CliRunner, Result
 from conftest import INPUT_COLUMNS, write_jsonl
 from polars.testing import assert_frame_equal
 
-from customs_check.batch import RESULT_SCHEMA, BatchOptions, VerdictCache, check_frame, run_batch
+from customs_check.batch import RESULT_SCHEMA, BatchOptions, VerdictCache, _rows_frame, check_frame, run_batch
 from customs_check.checker import Checker
 from customs_check.cli import cli
 from customs_check.errors import ErrorRateExceededError, InputFileError, OutputError
@@ -351,3 +351,30 @@ def test_run_batch_raises_typed_errors(fake_checker: Checker, tmp_path: Path) ->
         run_batch(fake_checker, src, tmp_path / "out.csv")
     with pytest.raises(OutputError):
         run_batch(fake_checker, src, src)
+
+
+def test_result_rows_become_the_frame_polars_builds(fake_checker: Checker, shipments_rows: list[dict]) -> None:
+    # The flat Arrow build of list columns (offsets + items, a mask for missing lists)
+    # against polars' own row-by-row construction: nulls stay nulls, empty lists empty.
+    rows = fake_checker.check_rows([*shipments_rows, {"listing_title": "TDP-5 tablet press",
+                                                      "declared_description": "hydraulic press",
+                                                      "declared_hs_code": "8479.89"}])
+    assert any(r["error"] for r in rows) and any(r["watchlist_evidence"] for r in rows)
+    assert any(r["watchlist_evidence"] == [] for r in rows) and any(r["reasons"] is None for r in rows)
+    assert_frame_equal(_rows_frame(rows), pl.DataFrame(rows, schema=RESULT_SCHEMA))
+    assert_frame_equal(_rows_frame(rows[::-1]), pl.DataFrame(rows[::-1], schema=RESULT_SCHEMA))
+    assert_frame_equal(_rows_frame([]), pl.DataFrame(schema=RESULT_SCHEMA))
+
+
+def test_a_run_restores_the_collector_settings(fake_checker: Checker, shipments_rows: list[dict],
+                                               tmp_path: Path) -> None:
+    import gc
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, ...]] = []
+    run_batch(fake_checker, write_jsonl(tmp_path / "in.jsonl", shipments_rows), tmp_path / "out.parquet",
+              BatchOptions(report=False), progress=lambda *_a: seen.append(gc.get_threshold()),
+              notify=lambda _m: None)
+    assert seen and all(t[0] > before[0] for t in seen)  # tuned while the run checks
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

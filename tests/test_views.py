@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from conftest import write_jsonl
 from customs_check.embeddings import HashingEmbedder, MemoryCache
 
 from customs_check.batch import BatchOptions, run_batch
@@ -23,7 +24,6 @@ from customs_check.rules import TariffRules
 from customs_check.scoring import ScoringConfig
 from customs_check.views import ViewStore, view_context
 from customs_check.watchlist import Watchlist
-from tests.conftest import write_jsonl
 
 
 def _checker(fake_checker: Checker, store: ViewStore | None, **kwargs: object) -> Checker:
@@ -150,14 +150,11 @@ def test_store_prune_and_counts(tmp_path: Path) -> None:
         store.prune()
 
 
-def test_batch_runs_reuse_stored_search_results(shipments_rows: list[dict], tmp_path: Path) -> None:
+def test_batch_runs_reuse_stored_search_results(fake_checker: Checker, shipments_rows: list[dict],
+                                                tmp_path: Path) -> None:
     inp = write_jsonl(tmp_path / "in.jsonl", shipments_rows)
-    home = tmp_path / "home"
-    first = run_batch(Checker.open("fake", home=home, notify=lambda _m: None), inp, tmp_path / "a.parquet",
-                      BatchOptions(report=False), notify=lambda _m: None)
-    second = run_batch(Checker.open("fake", home=home, notify=lambda _m: None), inp, tmp_path / "b.parquet",
-                       BatchOptions(report=False), notify=lambda _m: None)
-    assert first.manifest["cache"]["search_results_reused"] == 0
-    assert second.manifest["cache"]["search_results_reused"] == 8  # 4 listings + 4 declarations
+    runs = [run_batch(_checker(fake_checker, ViewStore(tmp_path / "views.sqlite")), inp, tmp_path / f"{name}.parquet",
+                      BatchOptions(report=False), notify=lambda _m: None) for name in ("a", "b")]
+    assert [r.manifest["cache"]["search_results_reused"] for r in runs] == [0, 8]  # 4 listings + 4 declarations
+    assert json.loads(runs[1].manifest_path.read_text())["cache"]["search_results_reused"] == 8
     assert pl.read_parquet(tmp_path / "a.parquet").equals(pl.read_parquet(tmp_path / "b.parquet"))
-    assert json.loads(first.manifest_path.read_text())["cache"]["search_results_reused"] == 0
