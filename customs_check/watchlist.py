@@ -108,12 +108,26 @@ class WatchlistCategory:
         return unique
 
 
+def _evidence_prefilter(categories: list[WatchlistCategory]) -> re.Pattern[str] | None:
+    """One search over every category's prefilter and the CAS number form: a text it does
+    not match has no exact evidence in any category. None where a category cannot be
+    prefiltered (a pattern that refers to its own groups)."""
+    if not categories or not all(c._prefilter for c in categories):
+        return None
+    parts = [c._any_re.pattern for c in categories if c._any_re is not None] + [_CAS.pattern]
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
+    except re.error:
+        return None
+
+
 class Watchlist:
     def __init__(self, categories: list[WatchlistCategory], lookalikes: list[str], source: str) -> None:
         self.categories = {c.id: c for c in categories}
         self.lookalikes = tuple(lookalikes)
         self.source = source
         self._vectors: tuple[str, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._any_evidence = _evidence_prefilter(categories)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Watchlist:
@@ -185,17 +199,23 @@ class Watchlist:
         out: list[list[WatchlistHit]] = []
         for row, text in enumerate(texts):
             hits: list[WatchlistHit] = []
+            # Most texts have no exact evidence in any category: one search says so.
+            maybe_evidence = self._any_evidence is None or self._any_evidence.search(text) is not None
             for cat, best in zip(cats, best_of, strict=True):
-                excluded = cat.excluded(text)
-                evidence = [] if excluded else cat._evidence(text)
+                evidence = cat._evidence(text) if maybe_evidence else []
+                near = best is not None and float(best[1][row]) >= min_similarity and (
+                    float(best[1][row]) - float(neg_best[row]) >= min_margin)
+                # An excluded text ("TDP 65 W" of a CPU) has no hit at all; the exclusions
+                # are searched only for a text that would otherwise have one.
+                if not (evidence or near) or cat.excluded(text):
+                    continue
                 score = 1.0 if evidence else 0.0
-                if best is not None:
+                if near:
+                    assert best is not None
                     s = float(best[1][row])
-                    if not excluded and s >= min_similarity and s - float(neg_best[row]) >= min_margin:
-                        evidence.append(f'near exemplar "{cat.exemplars[int(best[0][row])]}" ({s:.2f})')
-                        score = max(score, s)
-                if evidence:
-                    hits.append(WatchlistHit(category=cat.id, label=cat.label, evidence=evidence, score=score))
+                    evidence.append(f'near exemplar "{cat.exemplars[int(best[0][row])]}" ({s:.2f})')
+                    score = max(score, s)
+                hits.append(WatchlistHit(category=cat.id, label=cat.label, evidence=evidence, score=score))
             hits.sort(key=lambda h: (-h.score, -len(h.evidence), -priority[h.category]))
             out.append(hits)
         return out

@@ -324,10 +324,30 @@ def test_prefilter_changes_no_evidence(tmp_path: Path) -> None:
     assert checked > 50  # the corpus does hit evidence, not only misses
 
 
+def test_joined_prefilter_changes_no_hit() -> None:
+    """match() skips every category's evidence search for a text the joined prefilter
+    does not match, and the exclusions for a text without a would-be hit: the hits must
+    be those of the plain search, exclusions and exemplar matches included."""
+    texts = ["stainless steel water bottle", "Intel CPU TDP 65W", "fentanyl test strips 10 pack", "", "x"]
+    for cat in WATCHLIST.categories.values():
+        for t in (*cat.phrases, *cat.exemplars, *sorted(cat.cas)):
+            texts += [t, f"New 2024 {t.upper()} for sale, fast shipping", f"x{t}x"]
+    texts += list(WATCHLIST.lookalikes)
+    emb = HashingEmbedder(cache=MemoryCache())
+    vectors = emb.embed(texts)
+    plain = Watchlist.load()
+    plain._any_evidence = None
+    assert WATCHLIST._any_evidence is not None  # the builtin categories can be joined
+    fast = WATCHLIST.match(texts, vectors, emb, min_similarity=0.5, min_margin=0.0)
+    assert fast == plain.match(texts, vectors, emb, min_similarity=0.5, min_margin=0.0)
+    assert sum(bool(h) for h in fast) > 100 and sum(not h for h in fast) > 5
+
+
 def test_patterns_with_groups_are_searched_one_by_one(tmp_path: Path) -> None:
     path = tmp_path / "w.toml"
     path.write_text('[categories.x]\nlabel = "x"\nphrases = ["foo"]\npatterns = [\'(a)\\1b\', "zz\\\\d+"]\n')
     cat = Watchlist.load(path).categories["x"]
     assert not cat._prefilter
+    assert Watchlist.load(path)._any_evidence is None  # nor joined with the other categories
     assert cat.exact_evidence("an aab here") == ['pattern "aab"']
     assert cat.exact_evidence("foo zz12") == ['phrase "foo"', 'pattern "zz12"']
