@@ -48,6 +48,8 @@ MAX_FIELD_CHARS = 100_000
 # and the same "LINEAR GUIDE RAIL" in every chunk, and a view costs a search and a
 # watchlist match. About 3 KB each.
 _VIEW_CACHE_SIZE = 50_000
+# Validated listings and declarations kept between calls (a few hundred bytes each).
+_PART_MEMO_SIZE = 100_000
 
 
 # Field names as the batch columns call them, so a row error names the column to fix.
@@ -209,6 +211,7 @@ class Checker:
         self._view_cache: BoundedLRU[tuple[str, ...], _TextView] = BoundedLRU(view_cache_size)
         self._view_owner: tuple[Any, ...] | None = None
         self._view_lock = threading.Lock()
+        self._parts: tuple[dict[Any, Any], dict[Any, Any], HSCatalogue | None] = ({}, {}, None)
         # Views kept across runs (see customs_check.views); None: only in this process.
         self.view_store = view_store
         self._view_context: bytes | None = None
@@ -354,10 +357,7 @@ class Checker:
         items = list(shipments)
         out: list[_Verdict | CheckResult | None] = [None] * len(items)
         prepared: list[tuple[int, _Prepared]] = []
-        # Each distinct listing and declaration is validated once per call: a batch chunk
-        # repeats the same best-seller and the same "LINEAR GUIDE RAIL" many times.
-        listings: dict[Any, _ListingPart | _PartError] = {}
-        declarations: dict[Any, _DeclarationPart | _PartError] = {}
+        listings, declarations = self._part_memos()
         for i, item in enumerate(items):
             p = self._prepare(item, listings, declarations)
             if isinstance(p, _PartError):
@@ -368,6 +368,17 @@ class Checker:
             for (i, _), verdict in zip(prepared, self._judge([p for _, p in prepared]), strict=True):
                 out[i] = verdict
         return [v for v in out if v is not None]
+
+    def _part_memos(self) -> tuple[dict[Any, _ListingPart | _PartError], dict[Any, _DeclarationPart | _PartError]]:
+        """Each distinct listing and declaration is validated once, and kept for later
+        calls: a nightly run's chunks repeat the same best-seller and the same "LINEAR
+        GUIDE RAIL" again and again. New dicts (never cleared in place, so a call in
+        another thread keeps its own) when they grow large or the catalogue is swapped."""
+        listings, declarations, owner = self._parts
+        if owner is not self.catalogue or len(listings) + len(declarations) > _PART_MEMO_SIZE:
+            listings, declarations = {}, {}
+            self._parts = (listings, declarations, self.catalogue)
+        return listings, declarations
 
     def _prepare(self, item: Shipment | dict[str, Any], listings: dict[Any, _ListingPart | _PartError],
                  declarations: dict[Any, _DeclarationPart | _PartError]) -> _Prepared | _PartError:

@@ -291,6 +291,23 @@ def test_view_cache_is_dropped_when_the_config_changes(fake_checker: Checker) ->
     assert len(checker._view_cache) == 2  # the listing and the declaration, of the new config only
 
 
+def test_listings_and_declarations_are_validated_once_across_calls(
+    fake_checker: Checker, shipments_rows: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checker = Checker(fake_checker.embedder, index=fake_checker.index, catalogue=fake_checker.catalogue,
+                      home=fake_checker.home)
+    validated: list[object] = []
+    real = Checker._listing_part
+    monkeypatch.setattr(Checker, "_listing_part", lambda self, src: validated.append(src) or real(self, src))
+    first = [r.model_dump() for r in checker.check_many(shipments_rows)]
+    assert len(validated) == 6  # 7 rows, one listing twice
+    assert [r.model_dump() for r in checker.check_many(shipments_rows)] == first
+    assert len(validated) == 6  # the second call validated nothing again
+    checker.catalogue = fake_checker.catalogue.__class__(list(fake_checker.catalogue._entries.values()), "another")
+    checker.check_many(shipments_rows[:1])
+    assert len(validated) == 7  # a swapped catalogue: validated afresh
+
+
 def test_checker_refuses_an_index_of_another_model(fake_checker: Checker) -> None:
     with pytest.raises(InvalidInputError, match="index was built with"):
         Checker(HashingEmbedder(dimensions=64), index=fake_checker.index, catalogue=fake_checker.catalogue)
