@@ -381,12 +381,15 @@ def plan_actors(total_cpus: float, total_gpus: float = 0.0, *, num_actors: int |
 
 # -- the cache service and the actors -------------------------------------------------------
 class _CacheService:
-    """Owns the persistent SQLite cache on the driver's node; actors read and write through it."""
+    """Owns the persistent SQLite files on the driver's node (the embeddings and the
+    stored search results beside them); actors read and write through it."""
 
     def __init__(self, path: str) -> None:
         from customs_check.embeddings import SQLiteCache
+        from customs_check.views import ViewStore
 
         self._cache = SQLiteCache(path)
+        self._views = ViewStore(Path(path).with_name("views.sqlite"))
         self.lookups = 0
         self.hits = 0
         self.stored = 0
@@ -404,8 +407,46 @@ class _CacheService:
         self.stored += len(keys)
         return len(keys)
 
+    def get_views(self, context: bytes, keys: list[tuple[str, ...]]) -> dict[tuple[str, ...], Any]:
+        return self._views.get_many(context, keys)
+
+    def put_views(self, context: bytes, model_id: str, items: list[tuple[tuple[str, ...], Any]]) -> int:
+        self._views.put_many(context, model_id, items)
+        return len(items)
+
     def stats(self) -> dict[str, int]:
-        return {"lookups": self.lookups, "hits": self.hits, "stored": self.stored}
+        return {"lookups": self.lookups, "hits": self.hits, "stored": self.stored,
+                "search_results_reused": self._views.hits, "search_results_stored": self._views.stored}
+
+
+class _RemoteViews:
+    """The checker's view store (customs_check.views.ViewStore's two calls) through the
+    cache service: one call per chunk's new texts each way. A service error counts as a
+    miss, as with the embeddings."""
+
+    def __init__(self, service: Any) -> None:
+        self._service = service
+        self.hits = 0
+        self.failures = 0
+
+    def get_many(self, context: bytes, keys: list[tuple[str, ...]]) -> dict[tuple[str, ...], Any]:
+        import ray
+
+        try:
+            found: dict[tuple[str, ...], Any] = ray.get(self._service.get_views.remote(context, list(keys)))
+        except Exception:
+            self.failures += 1
+            return {}
+        self.hits += len(found)
+        return found
+
+    def put_many(self, context: bytes, model_id: str, items: list[tuple[tuple[str, ...], Any]]) -> None:
+        import ray
+
+        try:
+            ray.get(self._service.put_views.remote(context, model_id, list(items)))
+        except Exception:
+            self.failures += 1
 
 
 class _RemoteCache:
@@ -467,7 +508,7 @@ def _stats_schema() -> Any:
     return pa.schema([
         ("chunk", pa.int64()), ("rows", pa.int64()), ("errors", pa.int64()), ("seconds", pa.float64()),
         ("texts_embedded", pa.int64()), ("cache_hits", pa.int64()), ("verdicts_reused", pa.int64()),
-        ("pid", pa.int64()), ("node", pa.string()),
+        ("search_results_reused", pa.int64()), ("pid", pa.int64()), ("node", pa.string()),
         ("attempt", pa.int64()), ("fatal", pa.string()), ("fatal_type", pa.string()), ("fatal_hint", pa.string()),
     ])
 
@@ -520,7 +561,9 @@ class _ChunkChecker:
                                  hint="install the same model files on every node")
         home = Path(spec["home"])
         watchlist = Watchlist.load(spec["watchlist"]) if spec.get("watchlist") else None
-        self.checker = Checker(embedder, home=home, watchlist=watchlist, notify=lambda _m: None)
+        views = _RemoteViews(spec["cache_service"]) if spec.get("cache_service") is not None else None
+        self.checker = Checker(embedder, home=home, watchlist=watchlist, notify=lambda _m: None,
+                               view_store=views)  # type: ignore[arg-type]
         self.verdicts = VerdictCache()  # an actor checks many chunks: repeated rows once
         if spec.get("exemplars"):
             self.checker.add_exemplars(spec["exemplars"])
@@ -593,6 +636,7 @@ class _ChunkChecker:
         t = time.perf_counter()
         embedder = self.checker.embedder
         hits0, embedded0, reused0 = embedder.cache_hits, embedder.texts_embedded, self.verdicts.hits
+        views0 = self.checker.view_store.hits if self.checker.view_store is not None else 0
         frame = self._read(c)
         checked = check_frame(self.checker, frame, seen_ids=set(c["prior_ids"] or ()), verdicts=self.verdicts)
         checked = checked.with_columns(
@@ -616,6 +660,8 @@ class _ChunkChecker:
             "chunk": n, "rows": checked.height, "errors": errors, "seconds": time.perf_counter() - t,
             "texts_embedded": embedder.texts_embedded - embedded0, "cache_hits": embedder.cache_hits - hits0,
             "verdicts_reused": self.verdicts.hits - reused0,
+            "search_results_reused": (self.checker.view_store.hits - views0) if self.checker.view_store is not None
+            else 0,
             "pid": self.pid, "node": os.uname().nodename, "attempt": attempts,
         }
 
@@ -906,6 +952,7 @@ def run_batch_ray(input_path: str | Path, output_dir: str | Path, *, model: str 
             "cache_hits": hits,
             "hit_rate": round(hits / (hits + embedded), 4) if hits + embedded else None,
             "verdicts_reused": sum(r.get("verdicts_reused") or 0 for r in results),
+            "search_results_reused": sum(r.get("search_results_reused") or 0 for r in results),
             "shared": bool(cache),
             "path": str(home_path / "embeddings.sqlite") if cache else None,
             "service": cache_service_stats,

@@ -241,6 +241,10 @@ def test_the_embedding_cache_pays_off_across_runs(work: Path, ray_runs: dict[str
     assert warm["service"]["hits"] > 0
     # One actor checks all four chunks of the demo rows repeated: later chunks re-use verdicts.
     assert warm["verdicts_reused"] > 0
+    # Search results go through the same service: the second run searches no text again.
+    assert warm["search_results_reused"] > 0
+    assert warm["service"]["search_results_reused"] == warm["search_results_reused"]
+    assert warm["service"]["search_results_stored"] == 0
 
 
 @pytest.mark.ray
