@@ -6,6 +6,7 @@ cache); :meth:`Checker.check_many` returns models, :meth:`Checker.check_rows` fl
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -452,9 +453,13 @@ class Checker:
                watch_texts: list[str]) -> list[_TextView]:
         exact = exact_units(vectors).astype(np.int32)
         store, context = self.view_store, self._context()
-        stored = store.get_many(context, keys) if store is not None else {}
-        todo = [i for i, k in enumerate(keys) if k not in stored]
         made: dict[int, _TextView] = {}
+        stored = store.get_many(context, keys) if store is not None else {}
+        for i, k in enumerate(keys):
+            if k in stored:
+                with contextlib.suppress(TypeError, ValueError):  # a damaged entry is searched again
+                    made[i] = _view_from_payload(exact[i], stored[k])
+        todo = [i for i in range(len(keys)) if i not in made]
         if todo:
             # Searched apart from the stored ones: every score is exact, so a text's view
             # does not depend on the texts searched with it.
@@ -468,7 +473,7 @@ class Checker:
                 made[i] = _TextView(exact[i], h[6], h[4], w)
             if store is not None:
                 store.put_many(context, self.embedder.model_id, [(keys[i], _view_payload(made[i])) for i in todo])
-        return [made[i] if i in made else _view_from_payload(exact[i], stored[k]) for i, k in enumerate(keys)]
+        return [made[i] for i in range(len(keys))]
 
     def _context(self) -> bytes:
         if self._view_context is None and self.view_store is not None:
@@ -681,8 +686,15 @@ def _view_payload(view: _TextView) -> list[Any]:
 
 
 def _view_from_payload(exact: np.ndarray, payload: list[Any]) -> _TextView:
+    """The view back from its stored form; TypeError or ValueError if the entry is damaged."""
     hs6, hs4, watch = payload
-    return _TextView(exact, [SearchHit(*h) for h in hs6], [SearchHit(*h) for h in hs4],
+
+    def hit(code: Any, score: Any, dense: Any) -> SearchHit:
+        if not isinstance(code, str):
+            raise TypeError("stored HS code is not a string")
+        return SearchHit(code, float(score), None if dense is None else float(dense))
+
+    return _TextView(exact, [hit(*h) for h in hs6], [hit(*h) for h in hs4],
                      [WatchlistHit(category=c, label=lb, evidence=e, score=sc) for c, lb, e, sc in watch])
 
 

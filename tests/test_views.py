@@ -135,6 +135,19 @@ def test_an_unusable_store_warns_once_and_searches(fake_checker: Checker, shipme
     assert "searching every text instead" in err
 
 
+@pytest.mark.parametrize("damage", [[], [[["851830"]], [], []], [[[7, 0.5, 0.5]], [], []], "text",
+                                    [[], [], [["press", "x", "not a list", 1.0]]]])
+def test_a_damaged_entry_is_searched_again(fake_checker: Checker, tmp_path: Path, damage: object) -> None:
+    rows = [{"listing_title": "TDP-5 tablet press", "declared_description": "wireless earphones",
+             "declared_hs_code": "8518.30"}]
+    expected = [r.model_dump() for r in _checker(fake_checker, None).check_many(rows)]
+    store = ViewStore(tmp_path / "views.sqlite")
+    checker = _checker(fake_checker, store)
+    store.put_many(checker._context(), "x", [(("D", "wireless earphones"), damage)])
+    assert [r.model_dump() for r in checker.check_many(rows)] == expected
+    assert store.stored == 1 + 2  # the damaged entry was replaced by a fresh view
+
+
 def test_store_prune_and_counts(tmp_path: Path) -> None:
     store = ViewStore(tmp_path / "views.sqlite")
     store.put_many(b"c1", "model-a", [(("D", "a"), [[], [], []]), (("D", "b"), [[], [], []])])
