@@ -57,7 +57,6 @@ class WatchlistCategory:
     priority: int = 1
     _phrase_re: re.Pattern[str] | None = field(default=None, repr=False)
     _prefilter: bool = field(default=False, repr=False)
-
     _any_re: re.Pattern[str] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -70,11 +69,8 @@ class WatchlistCategory:
         parts = [self._phrase_re.pattern] if self._phrase_re is not None else []
         if not any(_GROUP_REFERENCE.search(p.pattern) for p in self.patterns):
             parts += [p.pattern for p in self.patterns]
-            try:
-                self._any_re = re.compile("|".join(f"(?:{x})" for x in parts), re.IGNORECASE) if parts else None
-                self._prefilter = True
-            except re.error:  # e.g. a pattern with its own inline flags
-                self._prefilter = False
+            self._any_re = _joined(parts) if parts else None
+            self._prefilter = not parts or self._any_re is not None
 
     def excluded(self, text: str) -> bool:
         return any(p.search(text) for p in self.exclude)
@@ -114,9 +110,14 @@ def _evidence_prefilter(categories: list[WatchlistCategory]) -> re.Pattern[str] 
     prefiltered (a pattern that refers to its own groups)."""
     if not categories or not all(c._prefilter for c in categories):
         return None
-    parts = [c._any_re.pattern for c in categories if c._any_re is not None] + [_CAS.pattern]
+    return _joined([c._any_re.pattern for c in categories if c._any_re is not None] + [_CAS.pattern])
+
+
+def _joined(patterns: list[str]) -> re.Pattern[str] | None:
+    """One case-insensitive search for any of ``patterns``; None where they cannot be
+    joined (e.g. a pattern with its own inline flags)."""
     try:
-        return re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
+        return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
     except re.error:
         return None
 
@@ -203,16 +204,14 @@ class Watchlist:
             maybe_evidence = self._any_evidence is None or self._any_evidence.search(text) is not None
             for cat, best in zip(cats, best_of, strict=True):
                 evidence = cat._evidence(text) if maybe_evidence else []
-                near = best is not None and float(best[1][row]) >= min_similarity and (
-                    float(best[1][row]) - float(neg_best[row]) >= min_margin)
+                s = float(best[1][row]) if best is not None else None
+                near = s is not None and s >= min_similarity and s - float(neg_best[row]) >= min_margin
                 # An excluded text ("TDP 65 W" of a CPU) has no hit at all; the exclusions
                 # are searched only for a text that would otherwise have one.
                 if not (evidence or near) or cat.excluded(text):
                     continue
                 score = 1.0 if evidence else 0.0
-                if near:
-                    assert best is not None
-                    s = float(best[1][row])
+                if near and best is not None and s is not None:
                     evidence.append(f'near exemplar "{cat.exemplars[int(best[0][row])]}" ({s:.2f})')
                     score = max(score, s)
                 hits.append(WatchlistHit(category=cat.id, label=cat.label, evidence=evidence, score=score))
