@@ -28,7 +28,7 @@ from customs_check.paths import home_dir
 from customs_check.rules import TariffRules
 from customs_check.scoring import ScoringConfig, is_vague, mismatch_score, severity_for
 from customs_check.text import clean_text
-from customs_check.views import ViewStore, view_context
+from customs_check.views import VIEW_STORE_FILE, ViewStore, view_context
 from customs_check.watchlist import Watchlist
 
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ class Checker:
         embedder = load_embedder(model, cache=store)
         checker = cls(embedder, home=home_path, watchlist=Watchlist.load(watchlist) if watchlist else None,
                       progress=progress, notify=notify,
-                      view_store=ViewStore(home_path / "views.sqlite") if cache else None)
+                      view_store=ViewStore(home_path / VIEW_STORE_FILE) if cache else None)
         if exemplars is not None:
             checker.add_exemplars(exemplars)
         return checker

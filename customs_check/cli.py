@@ -281,10 +281,10 @@ def cache() -> None:
 def _cache_stores(ctx: click.Context) -> tuple[Any, Any]:
     from customs_check.embeddings import SQLiteCache
     from customs_check.paths import home_dir
-    from customs_check.views import ViewStore
+    from customs_check.views import VIEW_STORE_FILE, ViewStore
 
     home = Path(ctx.obj["home"] or home_dir())
-    return SQLiteCache(home / "embeddings.sqlite"), ViewStore(home / "views.sqlite")
+    return SQLiteCache(home / "embeddings.sqlite"), ViewStore(home / VIEW_STORE_FILE)
 
 
 @cache.command("stats", epilog=EXIT_CODES)

@@ -386,10 +386,10 @@ class _CacheService:
 
     def __init__(self, path: str) -> None:
         from customs_check.embeddings import SQLiteCache
-        from customs_check.views import ViewStore
+        from customs_check.views import VIEW_STORE_FILE, ViewStore
 
         self._cache = SQLiteCache(path)
-        self._views = ViewStore(Path(path).with_name("views.sqlite"))
+        self._views = ViewStore(Path(path).with_name(VIEW_STORE_FILE))
         self.lookups = 0
         self.hits = 0
         self.stored = 0

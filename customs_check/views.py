@@ -38,8 +38,10 @@ if TYPE_CHECKING:
     from customs_check.scoring import ScoringConfig
     from customs_check.watchlist import Watchlist
 
-__all__ = ["ViewStore", "view_context"]
+__all__ = ["VIEW_STORE_FILE", "ViewStore", "view_context"]
 
+# The store's file name in a home folder, beside embeddings.sqlite.
+VIEW_STORE_FILE = "views.sqlite"
 # Bumped when what a stored view holds changes shape.
 VIEW_FORMAT = 1
 # The modules whose code decides a view: any edit to them (an upgrade, a local patch)
