@@ -310,6 +310,14 @@ class Checker:
             raise InvalidInputError(f"top_k must be between 1 and 100, got {top_k}")
         if level not in (2, 4, 6):
             raise InvalidInputError(f"level must be 2, 4 or 6, got {level}")
+        vecs, search_texts = self._classify_queries(items)
+        hits = self.index.search_levels(vecs, top_k=top_k, levels=(level,), texts=search_texts,
+                                        lexical_weight=self.config.lexical_weight, rules=self.rules)
+        return [self._candidates(h[level]) for h in hits]
+
+    def _classify_queries(self, items: Sequence[str | Listing]) -> tuple[np.ndarray, list[str]]:
+        """What classification searches with for each item: its vector (a listing's title
+        mixed with its category) and the text BM25 reads."""
         titles, cats = [], []
         for item in items:
             if isinstance(item, Listing):
@@ -318,11 +326,8 @@ class Checker:
                 t, c = clean_text(item).text, None
             titles.append(t)
             cats.append(c)
-        vecs = self._listing_vectors(titles, cats)
-        search_texts = [_listing_search_text(t, c) for t, c in zip(titles, cats, strict=True)]
-        hits = self.index.search_levels(vecs, top_k=top_k, levels=(level,), texts=search_texts,
-                                        lexical_weight=self.config.lexical_weight, rules=self.rules)
-        return [self._candidates(h[level]) for h in hits]
+        return (self._listing_vectors(titles, cats),
+                [_listing_search_text(t, c) for t, c in zip(titles, cats, strict=True)])
 
     # -- checking ------------------------------------------------------------------------
     def check(self, shipment: Shipment | dict[str, Any]) -> CheckResult:

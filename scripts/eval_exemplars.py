@@ -41,22 +41,13 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from evaluate import read_jsonl
+from evaluate import listing_item, read_jsonl, topk_hits
 
-from customs_check import Checker, Listing
-
-LEVELS = ((4, 1), (4, 3), (6, 1))
+from customs_check import Checker
 
 
-def accuracy(checker: Checker, items: list[str | Listing], golds: list[str]) -> dict[str, list[bool]]:
-    """Per item, whether the gold is in the top k at each (level, k)."""
-    out: dict[str, list[bool]] = {}
-    for level in (4, 6):
-        preds = checker.classify_many(items, top_k=3, level=level)
-        for lv, k in LEVELS:
-            if lv == level:
-                out[f"hs{lv}_top{k}"] = [g[:lv] in [c.code for c in p[:k]] for p, g in zip(preds, golds, strict=True)]
-    return out
+def accuracy(checker: Checker, items: list, golds: list[str]) -> dict[str, list[bool]]:
+    return topk_hits(checker, items, golds, levels=(4, 6), ks=(1, 3))
 
 
 def main() -> int:
@@ -72,9 +63,8 @@ def main() -> int:
     listings = read_jsonl(args.data_dir / "listings_dev.jsonl")
     decls = read_jsonl(args.data_dir / "declarations_dev.jsonl")
     sets = {
-        "listings": ([Listing(title=r["listing_title"], category=r.get("listing_category"),
-                              attributes=r.get("listing_attributes")) for r in listings],
-                     [r["listing_title"] for r in listings], [r["hs6"] for r in listings]),
+        "listings": ([listing_item(r) for r in listings], [r["listing_title"] for r in listings],
+                     [r["hs6"] for r in listings]),
         "declarations": ([r["description"] for r in decls], [r["description"] for r in decls],
                          [r["hs6"] for r in decls]),
     }

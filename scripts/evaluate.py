@@ -44,14 +44,25 @@ def auroc(scores: list[float], labels: list[bool]) -> float:
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
-def topk_accuracy(checker: Checker, items: list, golds: list[str]) -> dict[str, float]:
+def listing_item(row: dict) -> Listing:
+    """A labelled listing row as the checker reads it (labels left out)."""
+    return Listing(title=row["listing_title"], category=row.get("listing_category"),
+                   attributes=row.get("listing_attributes"))
+
+
+def topk_hits(checker: Checker, items: list, golds: list[str], levels: tuple[int, ...] = (2, 4, 6),
+              ks: tuple[int, ...] = (1, 3, 5)) -> dict[str, list[bool]]:
+    """Per item, whether its gold code is among the top k at each level ("hs4_top3")."""
     out = {}
-    for level in (2, 4, 6):
-        preds = checker.classify_many(items, top_k=5, level=level)
-        for k in (1, 3, 5):
-            hits = sum(g[:level] in [c.code for c in p[:k]] for p, g in zip(preds, golds, strict=True))
-            out[f"hs{level}_top{k}"] = round(hits / len(golds), 4)
+    for level in levels:
+        preds = checker.classify_many(items, top_k=max(ks), level=level)
+        for k in ks:
+            out[f"hs{level}_top{k}"] = [g[:level] in [c.code for c in p[:k]] for p, g in zip(preds, golds, strict=True)]
     return out
+
+
+def topk_accuracy(checker: Checker, items: list, golds: list[str]) -> dict[str, float]:
+    return {name: round(sum(hits) / len(golds), 4) for name, hits in topk_hits(checker, items, golds).items()}
 
 
 def evaluate(data_dir: Path, model: str) -> dict:
@@ -61,8 +72,7 @@ def evaluate(data_dir: Path, model: str) -> dict:
                     "open_seconds": round(time.perf_counter() - t0, 2)}
 
     listings = read_jsonl(data_dir / "listings_dev.jsonl")
-    items = [Listing(title=r["listing_title"], category=r.get("listing_category"),
-                     attributes=r.get("listing_attributes")) for r in listings]
+    items = [listing_item(r) for r in listings]
     t = time.perf_counter()
     report["listings"] = topk_accuracy(checker, items, [r["hs6"] for r in listings])
     report["listings"]["n"] = len(items)

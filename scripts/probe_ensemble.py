@@ -15,13 +15,15 @@ flat; so it is not part of the checker.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from customs_check import Checker, Listing
-from customs_check.checker import _listing_search_text, listing_texts
+sys.path.insert(0, str(Path(__file__).parent))
+from evaluate import listing_item, read_jsonl
+
+from customs_check import Checker
 
 _LOGIT_SCALE = 20.0  # unit vectors: cosines times this make useful logits
 
@@ -68,18 +70,12 @@ def main() -> int:
     w, b = train_probe(np.asarray(index.vectors, np.float32), np.array([heading_id[c[:4]] for c in index.codes]),
                        len(headings))
 
-    def read(name: str) -> list[dict]:
-        return [json.loads(line) for line in (args.data_dir / name).read_text(encoding="utf-8").splitlines() if line]
-
-    decls = read("declarations_dev.jsonl")
-    listings = read("listings_dev.jsonl")
-    parts = [listing_texts(Listing(title=r["listing_title"], category=r.get("listing_category"),
-                                   attributes=r.get("listing_attributes"))) for r in listings]
+    decls = read_jsonl(args.data_dir / "declarations_dev.jsonl")
+    listings = read_jsonl(args.data_dir / "listings_dev.jsonl")
+    # What classification searches with (cleaned texts, listing title mixed with category).
     sets = {
-        "declarations": (checker.embedder.embed([r["description"] for r in decls]),
-                         [r["description"] for r in decls], [r["hs6"] for r in decls]),
-        "listings": (checker._listing_vectors([t for t, _, _ in parts], [c for _, c, _ in parts]),
-                     [_listing_search_text(t, c) for t, c, _ in parts], [r["hs6"] for r in listings]),
+        "declarations": (*checker._classify_queries([r["description"] for r in decls]), [r["hs6"] for r in decls]),
+        "listings": (*checker._classify_queries([listing_item(r) for r in listings]), [r["hs6"] for r in listings]),
     }
     for name, (vectors, texts, golds) in sets.items():
         hits = index.search_levels(vectors, top_k=20, levels=(6, 4), texts=texts,

@@ -31,34 +31,25 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from evaluate import read_jsonl
+from evaluate import listing_item, read_jsonl
 
 import customs_check.index as index_module
 from customs_check import Checker, Listing
-from customs_check.checker import _listing_search_text, listing_texts
-from customs_check.text import clean_text
 
 Candidates = dict[str, tuple[float, float]]  # HS6 code -> (score, cosine), best first
 
 
 def candidates(checker: Checker, items: list[str | Listing]) -> list[Candidates]:
     """Every candidate code of each item, as the shipped search ranks them (up to 200)."""
+    vectors, texts = checker._classify_queries(items)
+    queries, _ = checker.rules.query_vectors(texts, vectors)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    index = checker.index
+    # Exact rescoring: a query's rows and scores do not depend on the others searched with it.
+    scores, rows = index._exact_rescore(queries, *index._faiss.search(queries, 160))
     fold = index_module.HSIndex._fold_hybrid
-    out: list[Candidates] = []
-    for item in items:
-        if isinstance(item, Listing):
-            title, category, _ = listing_texts(item)
-        else:
-            title, category = clean_text(item).text, None
-        vec = checker._listing_vectors([title], [category])
-        text = _listing_search_text(title, category)
-        query, _ = checker.rules.query_vectors([text], vec)
-        query = np.ascontiguousarray(query, dtype=np.float32)
-        index = checker.index
-        scores, rows = index._exact_rescore(query, *index._faiss.search(query, 160))
-        out.append(fold(index, query[0], scores[0], rows[0], text, 200, (6,), checker.config.lexical_weight,
-                        checker.rules)[6])
-    return out
+    return [fold(index, q, s, r, t, 200, (6,), checker.config.lexical_weight, checker.rules)[6]
+            for q, s, r, t in zip(queries, scores, rows, texts, strict=True)]
 
 
 def ranked(found: Candidates, temperature: float, alpha: float, level: int) -> list[str]:
@@ -89,9 +80,7 @@ def main() -> int:
     listings = read_jsonl(args.data_dir / "listings_dev.jsonl")
     decls = read_jsonl(args.data_dir / "declarations_dev.jsonl")
     sets = {
-        "listings": (candidates(checker, [Listing(title=r["listing_title"], category=r.get("listing_category"),
-                                                  attributes=r.get("listing_attributes")) for r in listings]),
-                     [r["hs6"] for r in listings]),
+        "listings": (candidates(checker, [listing_item(r) for r in listings]), [r["hs6"] for r in listings]),
         "declarations": (candidates(checker, [r["description"] for r in decls]), [r["hs6"] for r in decls]),
     }
     for temperature, alpha in [(0.0, 1.0), (0.01, 0.5), (0.01, 1.0), (0.02, 0.5), (0.02, 1.0), (0.03, 0.5),
