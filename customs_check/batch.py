@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import itertools
 import json
 import operator
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from customs_check.embeddings.cache import BoundedLRU
@@ -45,6 +47,7 @@ __all__ = [
     "RESULT_SCHEMA",
     "BatchOptions",
     "BatchSummary",
+    "SeenIds",
     "VerdictCache",
     "check_frame",
     "check_shipments",
@@ -152,7 +155,85 @@ class VerdictCache(BoundedLRU[tuple[Any, ...], dict[str, Any]]):
         super().__init__(size)
 
 
-def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | None = None,
+class SeenIds:
+    """The shipment ids a run has met, to flag a repeat, in 16 bytes an id.
+
+    A night can hold tens of millions of ids, and a ``set`` of ``str`` costs about 90 bytes
+    each (10M ids: ~900 MB, growing with the input). Here an id is kept as its 128-bit
+    BLAKE2b digest (10M ids: 160 MB): a collision, which would flag a shipment as a repeat,
+    has odds of about n²/2¹²⁹ and cannot be crafted. Digests are two 64-bit halves in runs
+    sorted by the first half (numbers sort and merge far faster than bytes); new ids make
+    a small run, and runs of similar size merge, so a lookup searches at most about
+    log2(ids / chunk) runs."""
+
+    def __init__(self) -> None:
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []  # (first halves sorted, second halves)
+
+    def __len__(self) -> int:
+        return sum(len(hi) for hi, _ in self._runs)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(hi.nbytes + lo.nbytes for hi, lo in self._runs)
+
+    def __contains__(self, sid: object) -> bool:
+        return isinstance(sid, str) and self.mark_repeats([sid], add=False)[0]
+
+    def update(self, ids: Iterable[str]) -> None:
+        self.mark_repeats(list(ids))
+
+    @staticmethod
+    def _digests(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The two 64-bit halves of each id's digest."""
+        raw = b"".join([hashlib.blake2b(i.encode("utf-8", "surrogatepass"), digest_size=16).digest() for i in ids])
+        digests = np.frombuffer(raw, dtype=np.uint64).reshape(-1, 2)
+        return digests[:, 0], digests[:, 1]
+
+    def mark_repeats(self, ids: list[str], *, add: bool = True) -> list[bool]:
+        """For each id, whether it was met before: in an earlier call, or earlier in
+        ``ids``. With ``add``, the ids count as met from now on."""
+        if not ids:
+            return []
+        hi, lo = self._digests(ids)
+        order = np.lexsort((np.arange(len(ids)), lo, hi))  # equal ids adjacent, the first one first
+        shi, slo = hi[order], lo[order]
+        again_sorted = np.zeros(len(ids), dtype=bool)
+        again_sorted[1:] = (shi[1:] == shi[:-1]) & (slo[1:] == slo[:-1])
+        for run_hi, run_lo in self._runs:
+            # Sorted keys: each binary search starts near the last one's answer.
+            at = np.minimum(np.searchsorted(run_hi, shi), len(run_hi) - 1)
+            again_sorted |= (run_hi[at] == shi) & (run_lo[at] == slo)
+            # A first half met twice in the run (odds ~n²/2⁶⁵): compare every second half.
+            twins = np.flatnonzero((run_hi[at] == shi) & (at + 1 < len(run_hi))
+                                   & (run_hi[np.minimum(at + 1, len(run_hi) - 1)] == shi))
+            for j in twins.tolist():
+                stop = int(np.searchsorted(run_hi, shi[j], "right"))
+                again_sorted[j] |= bool((run_lo[at[j] : stop] == slo[j]).any())
+        again = np.empty(len(ids), dtype=bool)
+        again[order] = again_sorted
+        fresh = ~again_sorted  # met for the first time, each once, in sorted order
+        if add and fresh.any():
+            self._runs.append((shi[fresh], slo[fresh]))
+            while len(self._runs) > 1 and 2 * len(self._runs[-1][0]) >= len(self._runs[-2][0]):
+                (hi2, lo2), (hi1, lo1) = self._runs.pop(), self._runs[-1]
+                merged_hi = np.concatenate([hi1, hi2])
+                # Two sorted runs: the stable sort (Timsort) merges them in one pass.
+                at = np.argsort(merged_hi, kind="stable")
+                self._runs[-1] = (merged_hi[at], np.concatenate([lo1, lo2])[at])
+        return again.tolist()
+
+
+def _mark_repeats(seen: set[str] | SeenIds, ids: list[str]) -> list[bool]:
+    if isinstance(seen, SeenIds):
+        return seen.mark_repeats(ids)
+    out = []
+    for sid in ids:
+        out.append(sid in seen)
+        seen.add(sid)
+    return out
+
+
+def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | SeenIds | None = None,
                 verdicts: VerdictCache | None = None) -> pl.DataFrame:
     """Check every row of ``frame``: its columns plus the result columns, in input order.
 
@@ -169,14 +250,12 @@ def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | N
         for idx, msg in work.filter(pl.col(BAD_LINE_COLUMN).is_not_null()).select(_ROW_ID, BAD_LINE_COLUMN).rows():
             errors[idx] = (msg, "unparsable_row")
     if seen_ids is not None:
-        for idx, sid in enumerate(work["shipment_id"].to_list()):  # idx is the row's _ROW_ID
-            if sid is None or idx in errors:
-                continue
-            if sid in seen_ids:
-                errors[idx] = (f"shipment_id {sid!r} appears more than once in the input; only the first is checked",
-                               "duplicate_shipment_id")
-            else:
-                seen_ids.add(sid)
+        sids = work["shipment_id"].to_list()
+        at = [idx for idx, sid in enumerate(sids) if sid is not None and idx not in errors]  # idx: the _ROW_ID
+        for idx, again in zip(at, _mark_repeats(seen_ids, [sids[i] for i in at]), strict=True):
+            if again:
+                errors[idx] = (f"shipment_id {sids[idx]!r} appears more than once in the input; only the first is "
+                               "checked", "duplicate_shipment_id")
     valid = work.filter(~pl.col(_ROW_ID).is_in(list(errors))) if errors else work
     distinct = valid.select(CHECK_COLUMNS).unique(maintain_order=True)
     keys = distinct.rows()
@@ -334,7 +413,7 @@ def _run_batch(checker: Checker, input_path: str | Path, output_path: str | Path
     done_chunks = _prepare_parts(parts, state, overwrite=opts.overwrite, notify=notify)
     total_rows = _count_rows(source)
 
-    seen_ids: set[str] = set()
+    seen_ids = SeenIds()
     verdicts = VerdictCache()
     rows = errors = 0
     resumed = 0

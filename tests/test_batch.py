@@ -10,13 +10,24 @@ import re
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner, Result
 from conftest import INPUT_COLUMNS, write_jsonl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from customs_check.batch import RESULT_SCHEMA, BatchOptions, VerdictCache, _rows_frame, check_frame, run_batch
+from customs_check.batch import (
+    RESULT_SCHEMA,
+    BatchOptions,
+    SeenIds,
+    VerdictCache,
+    _rows_frame,
+    check_frame,
+    run_batch,
+)
 from customs_check.checker import Checker
 from customs_check.cli import cli
 from customs_check.errors import ErrorRateExceededError, InputFileError, OutputError
@@ -378,3 +389,43 @@ def test_a_run_restores_the_collector_settings(fake_checker: Checker, shipments_
     assert seen and all(t[0] > before[0] for t in seen)  # tuned while the run checks
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+# Ids from a small alphabet, in many small calls: repeats within a call, across calls and
+# across merged runs all happen.
+class _CollidingSeenIds(SeenIds):
+    """First halves from a 3-valued hash: ids that share one are common, as real
+    64-bit collisions never are, so the full comparison behind them is exercised."""
+
+    @staticmethod
+    def _digests(ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        _, lo = SeenIds._digests(ids)
+        return np.array([len(i) % 3 for i in ids], dtype=np.uint64), lo
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.text(alphabet="ab\u00e9\x00", max_size=3), max_size=12), max_size=30),
+       st.sampled_from([SeenIds, _CollidingSeenIds]))
+def test_seen_ids_agrees_with_a_set(calls: list[list[str]], kind: type[SeenIds]) -> None:
+    seen, model = kind(), set()
+    for ids in calls:
+        expected = []
+        for sid in ids:
+            expected.append(sid in model)
+            model.add(sid)
+        assert seen.mark_repeats(ids) == expected
+    assert len(seen) == len(model)
+    assert all(sid in seen for sid in model)
+    assert "never-met" not in seen
+
+
+def test_seen_ids_keeps_16_bytes_an_id_in_few_runs() -> None:
+    seen = SeenIds()
+    for start in range(0, 100_000, 1000):
+        assert not any(seen.mark_repeats([f"S{i}" for i in range(start, start + 1000)]))
+    assert seen.mark_repeats(["S0", "S99999", "new"]) == [True, True, False]
+    assert len(seen) == 100_001
+    assert seen.nbytes == 16 * 100_001
+    assert len(seen._runs) <= 8  # merged as it grows: a lookup searches few runs
+    assert "S5" in seen and "S100000" not in seen
+    assert len(seen) == 100_001  # membership tests add nothing
