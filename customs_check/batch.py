@@ -419,7 +419,7 @@ def _run_batch(checker: Checker, input_path: str | Path, output_path: str | Path
     resumed = 0
     cache_hits_before = checker.embedder.cache_hits
     embedded_before = checker.embedder.texts_embedded
-    views_before = checker.view_store.hits if checker.view_store is not None else 0
+    views_before = checker.views_reused
     chunk_times: list[float] = []
     for n, chunk in enumerate(source.iter_chunks(opts.chunk_rows)):
         part = parts / f"part-{n:06d}.parquet"
@@ -479,7 +479,7 @@ def _run_batch(checker: Checker, input_path: str | Path, output_path: str | Path
             "cache_hits": checker.embedder.cache_hits - cache_hits_before,
             "verdicts_reused": verdicts.hits,
             # Texts whose search results came from an earlier run (customs_check.views).
-            "search_results_reused": checker.view_store.hits - views_before if checker.view_store is not None else 0,
+            "search_results_reused": checker.views_reused - views_before,
         },
     }
     _write_json_atomic(manifest_path, manifest)

@@ -216,6 +216,9 @@ class Checker:
         # Views kept across runs (see customs_check.views); None: only in this process.
         self.view_store = view_store
         self._view_context: bytes | None = None
+        # Texts whose view came from the store and was usable (a damaged entry is
+        # searched again and not counted): the manifests' search_results_reused.
+        self.views_reused = 0
 
     @property
     def view_cache_size(self) -> int:
@@ -464,6 +467,9 @@ class Checker:
             if k in stored:
                 with contextlib.suppress(TypeError, ValueError):  # a damaged entry is searched again
                     made[i] = _view_from_payload(exact[i], stored[k])
+        if made:
+            with self._view_lock:
+                self.views_reused += len(made)
         todo = [i for i in range(len(keys)) if i not in made]
         if todo:
             # Searched apart from the stored ones: every score is exact, so a text's view

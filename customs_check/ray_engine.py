@@ -636,7 +636,7 @@ class _ChunkChecker:
         t = time.perf_counter()
         embedder = self.checker.embedder
         hits0, embedded0, reused0 = embedder.cache_hits, embedder.texts_embedded, self.verdicts.hits
-        views0 = self.checker.view_store.hits if self.checker.view_store is not None else 0
+        views0 = self.checker.views_reused
         frame = self._read(c)
         checked = check_frame(self.checker, frame, seen_ids=set(c["prior_ids"] or ()), verdicts=self.verdicts)
         checked = checked.with_columns(
@@ -660,8 +660,7 @@ class _ChunkChecker:
             "chunk": n, "rows": checked.height, "errors": errors, "seconds": time.perf_counter() - t,
             "texts_embedded": embedder.texts_embedded - embedded0, "cache_hits": embedder.cache_hits - hits0,
             "verdicts_reused": self.verdicts.hits - reused0,
-            "search_results_reused": (self.checker.view_store.hits - views0) if self.checker.view_store is not None
-            else 0,
+            "search_results_reused": self.checker.views_reused - views0,
             "pid": self.pid, "node": os.uname().nodename, "attempt": attempts,
         }
 

@@ -104,7 +104,8 @@ def view_context(*, model_id: str, index: HSIndex, catalogue: HSCatalogue, rules
 
 class ViewStore(SQLiteStore):
     """Views by (context, text key), as JSON (never pickled); see the module docstring.
-    ``hits`` and ``stored`` count the views read and written by this object."""
+    ``hits`` and ``stored`` count the entries read and written by this object; a damaged
+    entry read counts as a hit here, and ``Checker.views_reused`` counts only usable ones."""
 
     schema = _SCHEMA
     probe = "SELECT count(*) FROM views LIMIT 1"

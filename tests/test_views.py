@@ -146,6 +146,10 @@ def test_a_damaged_entry_is_searched_again(fake_checker: Checker, tmp_path: Path
     store.put_many(checker._context(), "x", [(("D", "wireless earphones"), damage)])
     assert [r.model_dump() for r in checker.check_many(rows)] == expected
     assert store.stored == 1 + 2  # the damaged entry was replaced by a fresh view
+    assert (store.hits, checker.views_reused) == (1, 0)  # read, but not reused
+    fresh = _checker(fake_checker, store)
+    assert [r.model_dump() for r in fresh.check_many(rows)] == expected
+    assert fresh.views_reused == 2  # both views, the mended one included
 
 
 def test_store_prune_and_counts(tmp_path: Path) -> None:
