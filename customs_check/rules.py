@@ -14,6 +14,7 @@ The rules are deterministic and stated as a customs classifier would state them
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -271,13 +272,15 @@ class TariffRules:
         self._sibling_fibres: dict[str, list[frozenset[str]]] = {}
 
     def fingerprint(self) -> str:
-        """The settings that decide a ranking, as canonical JSON (the catalogue and the
-        model are fingerprinted apart)."""
-        return json.dumps({
-            "enabled": sorted(self.enabled), "conflict_penalty": self.conflict_penalty,
-            "fibre_penalty": self.fibre_penalty, "material_bonus": self.material_bonus,
-            "parts_bonus": self.parts_bonus, "head_weight": self.head_weight, "context": self.context,
-        }, sort_keys=True)
+        """Every setting of :meth:`__init__` (the keyword ones: the catalogue and the model
+        are fingerprinted apart), as canonical JSON. Read from the signature, so a setting
+        added later is covered without being listed here."""
+        settings = {}
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.kind is inspect.Parameter.KEYWORD_ONLY:
+                value = getattr(self, name)
+                settings[name] = sorted(value) if isinstance(value, frozenset | set) else value
+        return json.dumps(settings, sort_keys=True)
 
     # -- query vectors ----------------------------------------------------------------
     def query_vectors(self, texts: Sequence[str], vectors: np.ndarray) -> tuple[np.ndarray, list[bool]]:

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
@@ -159,12 +159,12 @@ class Watchlist:
 
     def fingerprint(self) -> str:
         """sha256 of the categories and look-alikes (not of the file's bytes: a reformatted
-        file is the same watchlist). CAS numbers are sorted, since a set's order changes
-        from one process to the next."""
-        cats = [[c.id, c.label, c.family, list(c.hs6), list(c.phrases), [p.pattern for p in c.patterns],
-                 sorted(c.cas), list(c.exemplars), [p.pattern for p in c.exclude], c.priority]
+        file is the same watchlist): every public field of each category, read from the
+        dataclass, so a field added later is covered. CAS numbers are sorted, since a set's
+        order changes from one process to the next."""
+        cats = [{f.name: _canonical(getattr(c, f.name)) for f in fields(c) if not f.name.startswith("_")}
                 for c in self.categories.values()]
-        return hashlib.sha256(json.dumps([cats, list(self.lookalikes)]).encode()).hexdigest()
+        return hashlib.sha256(json.dumps([cats, list(self.lookalikes)], sort_keys=True).encode()).hexdigest()
 
     def _exemplar_vectors(self, embedder: EmbeddingModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(exemplar vectors, category index of each, look-alike vectors), embedded once per model."""
@@ -221,3 +221,14 @@ class Watchlist:
 
     def family(self, category: str) -> str:
         return self.categories[category].family
+
+
+def _canonical(value: object) -> object:
+    """A category field as JSON can hold it, the same in every process."""
+    if isinstance(value, re.Pattern):
+        return value.pattern
+    if isinstance(value, frozenset | set):
+        return sorted(_canonical(v) for v in value)  # type: ignore[type-var]
+    if isinstance(value, tuple | list):
+        return [_canonical(v) for v in value]
+    return value

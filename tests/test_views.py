@@ -5,7 +5,9 @@ never read under settings other than those it was made with."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -175,3 +177,43 @@ def test_batch_runs_reuse_stored_search_results(fake_checker: Checker, shipments
     assert [r.manifest["cache"]["search_results_reused"] for r in runs] == [0, 8]  # 4 listings + 4 declarations
     assert json.loads(runs[1].manifest_path.read_text())["cache"]["search_results_reused"] == 8
     assert pl.read_parquet(tmp_path / "a.parquet").equals(pl.read_parquet(tmp_path / "b.parquet"))
+
+
+def _changed(value: object) -> object:
+    """Another value of the same kind, for any setting or field below."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    if isinstance(value, str):
+        return value + "x"
+    if isinstance(value, frozenset):
+        return value ^ {"50-00-0"} if all(isinstance(v, str) and v[:1].isdigit() for v in value) else value ^ {"parts"}
+    if isinstance(value, tuple):
+        return (*value, re.compile("zz") if value and isinstance(value[0], re.Pattern) else "zz")
+    raise AssertionError(f"no change known for {value!r}")
+
+
+def test_every_rules_setting_is_in_the_fingerprint(fake_checker: Checker) -> None:
+    base = TariffRules(fake_checker.catalogue)
+    names = [n for n, p in inspect.signature(TariffRules.__init__).parameters.items() if p.kind is p.KEYWORD_ONLY]
+    assert {"enabled", "conflict_penalty", "context"} <= set(names)
+    for name in names:
+        if name == "enabled":
+            other = TariffRules(fake_checker.catalogue, enabled=frozenset({"parts"}))
+        else:
+            other = TariffRules(fake_checker.catalogue, **{name: _changed(getattr(base, name))})
+        assert other.fingerprint() != base.fingerprint(), name
+    assert TariffRules(fake_checker.catalogue).fingerprint() == base.fingerprint()
+
+
+def test_every_watchlist_field_is_in_the_fingerprint() -> None:
+    base = Watchlist.load()
+    cat_id, cat = next(iter(base.categories.items()))
+    names = [f.name for f in dataclasses.fields(cat) if not f.name.startswith("_")]
+    assert {"phrases", "patterns", "cas", "exclude", "priority"} <= set(names)
+    for name in names:
+        other = Watchlist.load()
+        other.categories[cat_id] = dataclasses.replace(cat, **{name: _changed(getattr(cat, name))})
+        assert other.fingerprint() != base.fingerprint(), name
+    assert Watchlist.load().fingerprint() == base.fingerprint()
