@@ -306,18 +306,23 @@ def cache_stats(ctx: click.Context, fmt: str) -> None:
 @click.option("--model", "model_id", help="Delete what this model id made.")
 @click.option("--keep-model", help="Delete what every model but this one made.")
 @click.option("--older-than-days", type=click.FloatRange(0), help="Delete entries stored longer ago than this.")
+@click.option("--unused-for-days", type=click.FloatRange(0),
+              help="Delete search results made under settings or a version no check has used for this long.")
 @click.pass_context
 def cache_prune(ctx: click.Context, model_id: str | None, keep_model: str | None,
-                older_than_days: float | None) -> None:
-    """Delete cached vectors and search results by model or age.
+                older_than_days: float | None, unused_for_days: float | None) -> None:
+    """Delete cached vectors and search results by model, age or disuse.
 
     Search results made under other settings, watchlists or versions are never read
-    again; --older-than-days clears them out."""
-    if model_id is None and keep_model is None and older_than_days is None:
-        raise click.UsageError("give --model, --keep-model or --older-than-days")
+    again; --unused-for-days clears them out and keeps the ones in use. Options given
+    together must all hold."""
+    vector_options = {"model_id": model_id, "keep_model": keep_model, "older_than_days": older_than_days}
+    if all(v is None for v in vector_options.values()) and unused_for_days is None:
+        raise click.UsageError("give --model, --keep-model, --older-than-days or --unused-for-days")
     vectors, views = _cache_stores(ctx.find_root())
-    deleted = vectors.prune(model_id=model_id, keep_model=keep_model, older_than_days=older_than_days)
-    results = views.prune(model_id=model_id, keep_model=keep_model, older_than_days=older_than_days)
+    # Vectors do not go stale with settings: --unused-for-days alone leaves them.
+    deleted = vectors.prune(**vector_options) if unused_for_days is None else 0
+    results = views.prune(**vector_options, unused_for_days=unused_for_days)
     click.echo(f"deleted {deleted:,} vectors and {results:,} search results")
 
 

@@ -10,7 +10,8 @@ A view depends on more than its text: the model, the HS index (rows and exemplar
 tariff rules and scoring settings, the watchlist and the code that searches. All of it is
 hashed into a *context* (:func:`view_context`), and a view is found only under the context
 it was made in. A changed setting, file or upgrade therefore never reads a stale view: it
-searches afresh, and old views age out with ``customs-check cache prune``.
+searches afresh, and views whose context no checker has used for a while go with
+``customs-check cache prune --unused-for-days N`` (each store records when it used a context).
 
 The store is a cache: if it cannot be read or written (a full disk, a locked file), the
 check searches as if it were empty, and says so once on stderr.
@@ -63,10 +64,18 @@ CREATE TABLE IF NOT EXISTS views (
     key BLOB PRIMARY KEY,
     model_id TEXT NOT NULL,
     payload BLOB NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    context BLOB
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS views_model ON views(model_id);
+CREATE TABLE IF NOT EXISTS contexts (
+    context BLOB PRIMARY KEY,
+    last_used REAL NOT NULL
+) WITHOUT ROWID;
 """
+# How often one store object records that it used a context (cache prune
+# --unused-for-days reads it): a nightly run or a service marks it once an hour at most.
+_TOUCH_EVERY_S = 3600.0
 
 
 def _code_digest() -> str:
@@ -111,10 +120,37 @@ class ViewStore(SQLiteStore):
     probe = "SELECT count(*) FROM views LIMIT 1"
 
     def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
+        self._touched: dict[bytes, float] = {}
         super().__init__(path, timeout=timeout)
         self.hits = 0
         self.stored = 0
         self._warned = False
+
+    def _init_db(self) -> None:
+        conn = self._connect()
+        conn.executescript(self.schema)
+        # Files from before contexts were recorded: their views get no context (so the
+        # first --unused-for-days prune clears them; the code that made them is gone).
+        if "context" not in self._columns():
+            try:
+                conn.execute("ALTER TABLE views ADD COLUMN context BLOB")
+            except sqlite3.OperationalError:
+                if "context" not in self._columns():  # else another process added it first
+                    raise
+        conn.execute("CREATE INDEX IF NOT EXISTS views_context ON views(context)")
+        conn.execute(self.probe).fetchone()
+
+    def _columns(self) -> set[str]:
+        return {str(row[1]) for row in self._connect().execute("PRAGMA table_info(views)")}
+
+    def _touch_sql(self, context: bytes) -> tuple[str, tuple[Any, ...]] | None:
+        """The statement that records a use of ``context``, if none was recorded lately."""
+        now = time.time()
+        if now - self._touched.get(context, -_TOUCH_EVERY_S) < _TOUCH_EVERY_S:
+            return None
+        self._touched[context] = now
+        return ("INSERT INTO contexts VALUES (?, ?) ON CONFLICT(context) DO UPDATE SET last_used = excluded.last_used",
+                (context, now))
 
     @staticmethod
     def _key(context: bytes, key: Sequence[str]) -> bytes:
@@ -125,6 +161,9 @@ class ViewStore(SQLiteStore):
         hashed = {self._key(context, k): k for k in keys}
         out: dict[tuple[str, ...], Any] = {}
         try:
+            touch = self._touch_sql(context)
+            if touch is not None:
+                self._connect().execute(*touch)
             for h, payload in self._select_in("SELECT key, payload FROM views WHERE key IN", list(hashed)):
                 out[hashed[bytes(h)]] = json.loads(payload)
         except (sqlite3.Error, ValueError) as exc:
@@ -137,10 +176,14 @@ class ViewStore(SQLiteStore):
         if not items:
             return
         now = time.time()
-        rows = [(self._key(context, k), model_id, json.dumps(p, separators=(",", ":")).encode(), now)
+        rows = [(self._key(context, k), model_id, json.dumps(p, separators=(",", ":")).encode(), now, context)
                 for k, p in items]
         try:
-            self._write_many("INSERT OR REPLACE INTO views VALUES (?,?,?,?)", rows)
+            # The context's use is recorded in the same transaction: no view without it.
+            self._touched.pop(context, None)
+            touch = self._touch_sql(context)
+            self._write_many("INSERT OR REPLACE INTO views (key, model_id, payload, created, context) "
+                             "VALUES (?,?,?,?,?)", rows, also=touch)
         except sqlite3.Error as exc:
             self._warn(exc)
             return
@@ -158,8 +201,23 @@ class ViewStore(SQLiteStore):
         return {str(m): int(n) for m, n in rows}
 
     def prune(self, *, model_id: str | None = None, older_than_days: float | None = None,
-              keep_model: str | None = None) -> int:
-        """Delete views by model, by age, or of every model but ``keep_model`` (as
-        :meth:`SQLiteCache.prune <customs_check.embeddings.SQLiteCache.prune>` does)."""
-        clauses, params = prune_clauses(model_id=model_id, older_than_days=older_than_days, keep_model=keep_model)
+              keep_model: str | None = None, unused_for_days: float | None = None) -> int:
+        """Delete views by model, by age, of every model but ``keep_model`` (as
+        :meth:`SQLiteCache.prune <customs_check.embeddings.SQLiteCache.prune>` does), or made
+        under a context (settings, watchlist, index, version) that no checker has used for
+        ``unused_for_days``: after an upgrade or a change of settings, the old views are
+        never read again. Conditions given together must all hold."""
+        others = (model_id, keep_model, older_than_days) != (None, None, None)
+        clauses, params = (prune_clauses(model_id=model_id, older_than_days=older_than_days, keep_model=keep_model)
+                           if others or unused_for_days is None else ([], []))
+        if unused_for_days is not None:
+            cutoff = time.time() - unused_for_days * 86400
+            clauses.append("(context IS NULL OR context NOT IN (SELECT context FROM contexts WHERE last_used >= ?))")
+            params.append(cutoff)
+            deleted = self._delete("views", clauses, params)
+            self._connect().execute(
+                "DELETE FROM contexts WHERE last_used < ? AND context NOT IN (SELECT DISTINCT context FROM views "
+                "WHERE context IS NOT NULL)", (cutoff,))
+            self._touched.clear()
+            return deleted
         return self._delete("views", clauses, params)

@@ -167,12 +167,16 @@ class SQLiteStore:
             chunk = keys[start : start + 500]
             yield from conn.execute(f"{sql} ({','.join('?' * len(chunk))})", chunk)
 
-    def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """One transaction: a kill leaves all of the rows or none."""
+    def _write_many(self, sql: str, rows: list[tuple[Any, ...]],
+                    also: tuple[str, tuple[Any, ...]] | None = None) -> None:
+        """One transaction, with the statement ``also`` if given: a kill leaves all of
+        the rows or none."""
         conn = self._connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(sql, rows)
+            if also is not None:
+                conn.execute(*also)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -459,7 +460,7 @@ def test_cache_stats_uses_the_environment_home(cache_home: Path) -> None:
 def test_cache_prune_needs_an_option(cache_home: Path) -> None:
     result = invoke("--home", str(cache_home), "cache", "prune")
     assert result.exit_code == 2
-    assert "give --model, --keep-model or --older-than-days" in result.stderr
+    assert "give --model, --keep-model, --older-than-days or --unused-for-days" in result.stderr
     assert json.loads(invoke("--home", str(cache_home), "cache", "stats", "--json").stdout)[0]["vectors"] == 3
 
 
@@ -480,3 +481,21 @@ def test_cache_prune(cache_home: Path) -> None:
     assert invoke(*home, *prune, "--older-than-days", "0").stdout == "deleted 2 vectors and 0 search results\n"
     assert stats() == {}
     assert invoke(*home, "cache", "prune", "--older-than-days", "-1").exit_code == 2
+
+
+def test_cache_prune_unused_search_results(cache_home: Path) -> None:
+    home = ("--home", str(cache_home))
+    views = ViewStore(cache_home / "views.sqlite")
+    views.put_many(b"old settings", "model-a", [(("D", "old"), [[], [], []])])
+    views.close()
+    with sqlite3.connect(cache_home / "views.sqlite") as conn:  # not used for 40 days
+        conn.execute("UPDATE contexts SET last_used = last_used - 40 * 86400 WHERE context = ?", (b"old settings",))
+    prune = ("cache", "prune", "--unused-for-days")
+    # Vectors never go stale with settings: only search results go.
+    assert invoke(*home, *prune, "30").stdout == "deleted 0 vectors and 1 search results\n"
+    assert invoke(*home, *prune, "30").stdout == "deleted 0 vectors and 0 search results\n"
+    assert invoke(*home, "cache", "prune", "--model", "model-c", "--unused-for-days", "0").stdout == (
+        "deleted 0 vectors and 4 search results\n")
+    assert [(r["model"], r["vectors"], r["search_results"])
+            for r in json.loads(invoke(*home, "cache", "stats", "--json").stdout)] == [
+        ("model-a", 3, 1), ("model-b", 2, 0)]

@@ -11,6 +11,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +218,37 @@ def test_every_watchlist_field_is_in_the_fingerprint() -> None:
         other.categories[cat_id] = dataclasses.replace(cat, **{name: _changed(getattr(cat, name))})
         assert other.fingerprint() != base.fingerprint(), name
     assert Watchlist.load().fingerprint() == base.fingerprint()
+
+
+def test_prune_by_disuse_keeps_the_views_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1_000_000.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    store = ViewStore(tmp_path / "views.sqlite")
+    store.put_many(b"before upgrade", "m", [(("D", "a"), [[], [], []]), (("D", "b"), [[], [], []])])
+    store.put_many(b"now", "m", [(("D", "a"), [[], [], []])])
+    clock[0] += 10 * 86400
+    # Read, not written, in the last ten days: still in use.
+    assert ViewStore(tmp_path / "views.sqlite").get_many(b"now", [("D", "a")]) == {("D", "a"): [[], [], []]}
+    clock[0] += 86400
+    assert store.prune(unused_for_days=5) == 2
+    assert [c for (c,) in store._connect().execute("SELECT context FROM contexts")] == [b"now"]
+    assert store.get_many(b"now", [("D", "a")]) == {("D", "a"): [[], [], []]}
+    assert store.get_many(b"before upgrade", [("D", "a"), ("D", "b")]) == {}
+    assert store.prune(unused_for_days=0) == 0  # a use just now (the read above) counts
+    clock[0] += 1
+    assert store.prune(unused_for_days=0) == 1
+    assert list(store._connect().execute("SELECT * FROM contexts")) == []
+
+
+def test_a_store_from_before_contexts_were_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "views.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE views (key BLOB PRIMARY KEY, model_id TEXT NOT NULL, payload BLOB NOT NULL, "
+                     "created REAL NOT NULL) WITHOUT ROWID")
+        conn.execute("INSERT INTO views VALUES (?, 'm', '[[], [], []]', 0)", (b"k" * 32,))
+    store = ViewStore(path)
+    assert store.recovered_from is None and store.by_model() == {"m": 1}
+    store.put_many(b"now", "m", [(("D", "a"), [[], [], []])])
+    assert ViewStore(path).by_model() == {"m": 2}  # opened again: nothing to migrate
+    assert store.prune(unused_for_days=30) == 1  # the old view, made by code that is gone
+    assert store.get_many(b"now", [("D", "a")]) == {("D", "a"): [[], [], []]}
