@@ -84,6 +84,11 @@ RESULT_SCHEMA: dict[str, Any] = {
     "error_kind": pl.String,
 }
 _ROW_ID = "__row"
+# Rows per row group of a Parquet output. The writer holds a row group decoded: polars'
+# default added 200-350 MB to a run's peak RSS (measured at 1M and 3M rows); 20,000 rows
+# add ~60 MB and make the file ~7% larger. Fixed, not the chunk size, so that chunking
+# never changes the output's bytes.
+_OUTPUT_ROW_GROUP = 20_000
 _STATE_VERSION = 1
 
 
@@ -455,7 +460,7 @@ def _run_batch(checker: Checker, input_path: str | Path, output_path: str | Path
         raise InputFileError(f"{input_path}: has a header but no rows")
     part_files = sorted(parts.glob("part-*.parquet"))
     final = pl.scan_parquet(part_files)
-    write_frame_atomic(final, output)
+    write_frame_atomic(final, output, row_group_rows=_OUTPUT_ROW_GROUP)
 
     manifest_path = output.with_name(output.name + ".manifest.json")
     report_path = output.with_name(output.name + ".report.html") if opts.report else None

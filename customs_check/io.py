@@ -349,9 +349,10 @@ def _jsonl_columns(path: Path, encoding: str) -> list[str]:
     return list(names)
 
 
-def write_frame_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
+def write_frame_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path, *, row_group_rows: int | None = None) -> None:
     """Write by extension to a temp file beside ``path``, then rename over it: a reader
-    never sees half a file, and a crash leaves the old file (or none)."""
+    never sees half a file, and a crash leaves the old file (or none). ``row_group_rows``
+    (Parquet): rows a row group holds, which the writer buffers decoded."""
     fmt = file_format(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -367,7 +368,7 @@ def write_frame_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
         elif fmt == "jsonl":
             lazy.sink_ndjson(tmp)
         else:
-            lazy.sink_parquet(tmp)
+            lazy.sink_parquet(tmp, row_group_size=row_group_rows)
         os.replace(tmp, path)
     except PermissionError as exc:
         tmp.unlink(missing_ok=True)
