@@ -307,7 +307,8 @@ def cache_stats(ctx: click.Context, fmt: str) -> None:
 @click.option("--keep-model", help="Delete what every model but this one made.")
 @click.option("--older-than-days", type=click.FloatRange(0), help="Delete entries stored longer ago than this.")
 @click.option("--unused-for-days", type=click.FloatRange(0),
-              help="Delete search results made under settings or a version no check has used for this long.")
+              help="Delete search results made under settings or a version no check has used for this long "
+                   "(vectors are kept).")
 @click.pass_context
 def cache_prune(ctx: click.Context, model_id: str | None, keep_model: str | None,
                 older_than_days: float | None, unused_for_days: float | None) -> None:
