@@ -295,6 +295,22 @@ def test_chunking_does_not_change_the_output(tmp_path: Path, ext: str) -> None:
     assert_frame_equal(read_output(one), read_output(many))
 
 
+def test_parquet_output_row_groups_are_bounded(fake_checker: Checker, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow.parquet as pq
+
+    import customs_check.batch as batch_module
+
+    # The writer holds a row group decoded: its size bounds what the final write adds to
+    # a run's peak memory, whatever the chunk size.
+    monkeypatch.setattr(batch_module, "_OUTPUT_ROW_GROUP", 5)
+    out = tmp_path / "out.parquet"
+    run_batch(fake_checker, DEMO, out, BatchOptions(chunk_rows=20), notify=lambda _m: None)
+    meta = pq.ParquetFile(out).metadata
+    assert meta.num_rows == 23
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [5, 5, 5, 5, 3]
+
+
 # -- the error-rate stop ----------------------------------------------------------------------
 def _half_invalid(n: int) -> list[dict]:
     return [_row(f"S{i}", "" if i % 2 else "TWS Bluetooth earbuds") for i in range(n)]
