@@ -152,6 +152,22 @@ class ViewStore(SQLiteStore):
         return ("INSERT INTO contexts VALUES (?, ?) ON CONFLICT(context) DO UPDATE SET last_used = excluded.last_used",
                 (context, now))
 
+    def _record_use(self, context: bytes) -> None:
+        """Record, from a read, that ``context`` is in use; skipped, and tried again at a
+        later read, if another process holds the write lock or the file is read-only: a
+        read never waits on a writer, nor fails, for this."""
+        touch = self._touch_sql(context)
+        if touch is None:
+            return
+        conn = self._connect()
+        try:
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute(*touch)
+        except sqlite3.Error:
+            self._touched.pop(context, None)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+
     @staticmethod
     def _key(context: bytes, key: Sequence[str]) -> bytes:
         return hashlib.sha256(context + json.dumps(list(key)).encode()).digest()
@@ -161,9 +177,7 @@ class ViewStore(SQLiteStore):
         hashed = {self._key(context, k): k for k in keys}
         out: dict[tuple[str, ...], Any] = {}
         try:
-            touch = self._touch_sql(context)
-            if touch is not None:
-                self._connect().execute(*touch)
+            self._record_use(context)
             for h, payload in self._select_in("SELECT key, payload FROM views WHERE key IN", list(hashed)):
                 out[hashed[bytes(h)]] = json.loads(payload)
         except (sqlite3.Error, ValueError) as exc:

@@ -252,3 +252,20 @@ def test_a_store_from_before_contexts_were_recorded(tmp_path: Path) -> None:
     assert ViewStore(path).by_model() == {"m": 2}  # opened again: nothing to migrate
     assert store.prune(unused_for_days=30) == 1  # the old view, made by code that is gone
     assert store.get_many(b"now", [("D", "a")]) == {("D", "a"): [[], [], []]}
+
+
+def test_a_read_does_not_wait_on_a_writer_to_record_its_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "views.sqlite"
+    ViewStore(path).put_many(b"c", "m", [(("D", "a"), [[], [], []])])
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+    reader = ViewStore(path, timeout=5)
+    started = time.perf_counter()
+    assert reader.get_many(b"c", [("D", "a")]) == {("D", "a"): [[], [], []]}
+    assert time.perf_counter() - started < 2
+    assert "cannot be used" not in capsys.readouterr().err
+    writer.execute("COMMIT")
+    before = list(reader._connect().execute("SELECT last_used FROM contexts"))
+    reader.get_many(b"c", [("D", "a")])  # the use not recorded above is recorded now
+    assert list(reader._connect().execute("SELECT last_used FROM contexts")) != before
+    writer.close()
