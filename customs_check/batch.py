@@ -207,9 +207,10 @@ class SeenIds:
         for run_hi, run_lo in self._runs:
             # Sorted keys: each binary search starts near the last one's answer.
             at = np.minimum(np.searchsorted(run_hi, shi), len(run_hi) - 1)
-            again_sorted |= (run_hi[at] == shi) & (run_lo[at] == slo)
+            same_hi = run_hi[at] == shi
+            again_sorted |= same_hi & (run_lo[at] == slo)
             # A first half met twice in the run (odds ~n²/2⁶⁵): compare every second half.
-            twins = np.flatnonzero((run_hi[at] == shi) & (at + 1 < len(run_hi))
+            twins = np.flatnonzero(same_hi & (at + 1 < len(run_hi))
                                    & (run_hi[np.minimum(at + 1, len(run_hi) - 1)] == shi))
             for j in twins.tolist():
                 stop = int(np.searchsorted(run_hi, shi[j], "right"))
