@@ -143,26 +143,23 @@ class ViewStore(SQLiteStore):
     def _columns(self) -> set[str]:
         return {str(row[1]) for row in self._connect().execute("PRAGMA table_info(views)")}
 
-    def _touch_sql(self, context: bytes) -> tuple[str, tuple[Any, ...]] | None:
-        """The statement that records a use of ``context``, if none was recorded lately."""
+    def _use_sql(self, context: bytes) -> tuple[str, tuple[Any, ...]]:
+        """The statement that records a use of ``context`` now (and notes that it did)."""
         now = time.time()
-        if now - self._touched.get(context, -_TOUCH_EVERY_S) < _TOUCH_EVERY_S:
-            return None
         self._touched[context] = now
         return ("INSERT INTO contexts VALUES (?, ?) ON CONFLICT(context) DO UPDATE SET last_used = excluded.last_used",
                 (context, now))
 
     def _record_use(self, context: bytes) -> None:
-        """Record, from a read, that ``context`` is in use; skipped, and tried again at a
-        later read, if another process holds the write lock or the file is read-only: a
-        read never waits on a writer, nor fails, for this."""
-        touch = self._touch_sql(context)
-        if touch is None:
+        """Record, from a read, that ``context`` is in use, unless this object did lately;
+        skipped, and tried again at a later read, if another process holds the write lock
+        or the file is read-only: a read never waits on a writer, nor fails, for this."""
+        if time.time() - self._touched.get(context, -_TOUCH_EVERY_S) < _TOUCH_EVERY_S:
             return
         conn = self._connect()
         try:
             conn.execute("PRAGMA busy_timeout = 0")
-            conn.execute(*touch)
+            conn.execute(*self._use_sql(context))
         except sqlite3.Error:
             self._touched.pop(context, None)
         finally:
@@ -194,10 +191,8 @@ class ViewStore(SQLiteStore):
                 for k, p in items]
         try:
             # The context's use is recorded in the same transaction: no view without it.
-            self._touched.pop(context, None)
-            touch = self._touch_sql(context)
             self._write_many("INSERT OR REPLACE INTO views (key, model_id, payload, created, context) "
-                             "VALUES (?,?,?,?,?)", rows, also=touch)
+                             "VALUES (?,?,?,?,?)", rows, also=self._use_sql(context))
         except sqlite3.Error as exc:
             self._warn(exc)
             return
@@ -224,14 +219,13 @@ class ViewStore(SQLiteStore):
         others = (model_id, keep_model, older_than_days) != (None, None, None)
         clauses, params = (prune_clauses(model_id=model_id, older_than_days=older_than_days, keep_model=keep_model)
                            if others or unused_for_days is None else ([], []))
-        if unused_for_days is not None:
-            cutoff = time.time() - unused_for_days * 86400
-            clauses.append("(context IS NULL OR context NOT IN (SELECT context FROM contexts WHERE last_used >= ?))")
-            params.append(cutoff)
-            deleted = self._delete("views", clauses, params)
-            self._connect().execute(
-                "DELETE FROM contexts WHERE last_used < ? AND context NOT IN (SELECT DISTINCT context FROM views "
-                "WHERE context IS NOT NULL)", (cutoff,))
-            self._touched.clear()
-            return deleted
-        return self._delete("views", clauses, params)
+        if unused_for_days is None:
+            return self._delete("views", clauses, params)
+        cutoff = time.time() - unused_for_days * 86400
+        clauses.append("(context IS NULL OR context NOT IN (SELECT context FROM contexts WHERE last_used >= ?))")
+        deleted = self._delete("views", clauses, [*params, cutoff])
+        self._connect().execute(
+            "DELETE FROM contexts WHERE last_used < ? AND context NOT IN (SELECT DISTINCT context FROM views "
+            "WHERE context IS NOT NULL)", (cutoff,))
+        self._touched.clear()
+        return deleted
