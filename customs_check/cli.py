@@ -40,7 +40,8 @@ class _Group(click.Group):
 @click.group(cls=_Group, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="customs-check")
 @click.option("--model", envvar="CUSTOMS_CHECK_MODEL", default="default", show_default=True,
-              help="Embedding backend: default, minilm, onnx, fake, or a sentence-transformers model folder/name.")
+              help="Embedding backend: default, minilm, onnx, onnx-fp32, fake, or a sentence-transformers "
+                   "model folder/name.")
 @click.option("--home", envvar="CUSTOMS_CHECK_HOME", type=click.Path(file_okay=False, path_type=Path),
               help="Where the HS index and embedding cache live [default: ~/.cache/customs-check].")
 @click.option("--watchlist", type=click.Path(exists=True, dir_okay=False, path_type=Path),

@@ -1,4 +1,4 @@
-"""The ONNX int8 backend: build, accuracy against fp32, integrity checks, torch-free load.
+"""The ONNX backend (int8, and fp32): build, accuracy against fp32, integrity checks, torch-free load.
 
 The model build (~10-20 s) happens once per module into a private home; tests that need a
 broken build work on copies of it.
@@ -18,6 +18,7 @@ import pytest
 from customs_check.embeddings.onnx import (
     MANIFEST_NAME,
     MODEL_NAME,
+    PRECISIONS,
     OnnxEmbedder,
     StaleModelError,
     _pool,
@@ -264,6 +265,59 @@ def test_inference_does_not_import_torch(built: tuple[Path, Path]) -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.fixture(scope="module")
+def built_fp32(built: tuple[Path, Path]) -> Path:
+    """The fp32 build of the default model, in the same private home as the int8 one."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CUSTOMS_CHECK_HOME", str(built[0]))
+        return build_onnx_model(precision="fp32")
+
+
+@pytest.mark.model
+def test_fp32_build_gives_torchs_vectors_under_its_own_id(built_fp32: Path, built: tuple[Path, Path],
+                                                          built_home: Path, fp32_vectors: np.ndarray) -> None:
+    assert built_fp32.parent == built[1].parent
+    assert built_fp32.name == built[1].name.removesuffix("-int8") + "-fp32"
+    manifest = json.loads((built_fp32 / MANIFEST_NAME).read_text())
+    assert manifest["quantisation"] == PRECISIONS["fp32"]
+    assert manifest["self_test"]["per_text_min_cosine"] >= 0.999
+    emb = OnnxEmbedder(precision="fp32", threads=2)
+    assert emb.model_dir == built_fp32 and emb.precision == "fp32"
+    # Its own cache key: neither torch's vectors nor int8 ones are ever served for it.
+    assert emb.model_id == "sentence-transformers/all-MiniLM-L6-v2#onnx-fp32-per-text"
+    cos = (emb.embed(TITLES) * fp32_vectors).sum(axis=1)
+    assert cos.min() >= 0.99999, dict(zip(TITLES, cos.round(6), strict=True))
+    # A folder given explicitly is read as what its manifest says it is.
+    assert OnnxEmbedder(built_fp32).model_id == emb.model_id
+    assert OnnxEmbedder(built[1]).precision == "int8"
+
+
+@pytest.mark.model
+def test_the_default_backend_is_the_fp32_build(built_fp32: Path, built_home: Path) -> None:
+    from customs_check.embeddings import load_embedder
+
+    default = load_embedder("default")
+    assert isinstance(default, OnnxEmbedder) and default.model_dir == built_fp32
+    assert default.model_id == load_embedder("onnx-fp32").model_id != load_embedder("onnx").model_id
+
+
+@pytest.mark.model
+def test_a_build_is_checked_against_the_precision_asked_for(built_fp32: Path, built: tuple[Path, Path]) -> None:
+    verify_onnx_model(built_fp32, precision="fp32")
+    verify_onnx_model(built[1], precision="int8")
+    with pytest.raises(StaleModelError, match="quantisation"):
+        verify_onnx_model(built_fp32, precision="int8")
+    with pytest.raises(StaleModelError, match="quantisation"):
+        verify_onnx_model(built[1], precision="fp32")
+
+
+def test_unknown_precision_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="unknown ONNX precision 'fp16'") as info:
+        build_onnx_model(out_dir=tmp_path / "out", precision="fp16")
+    assert info.value.hint == "use one of int8, fp32"
+    assert not (tmp_path / "out").exists()
 
 
 def test_pooling_ignores_padding() -> None:
