@@ -2,7 +2,7 @@
 """Benchmark the nightly batch: cold (empty embedding cache) and warm (everything cached),
 for each backend, in one run.
 
-    python scripts/bench_batch.py 100000 [--backends onnx,minilm] [--listings 5000] [--declarations 1500]
+    python scripts/bench_batch.py 100000 [--backends onnx,onnx-fp32,minilm] [--listings 5000] [--declarations 1500]
 
 N synthetic shipments are drawn with realistic repetition: listing and declaration are
 Zipf draws over pools of distinct synthetic texts (a best-seller ships thousands of times,
@@ -176,7 +176,7 @@ def phase(args: argparse.Namespace) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("n", type=int, nargs="?", default=100_000)
-    ap.add_argument("--backends", default="onnx,minilm")
+    ap.add_argument("--backends", default="onnx,onnx-fp32,minilm")
     ap.add_argument("--listings", type=int, default=5000, help="distinct listings in the pool")
     ap.add_argument("--declarations", type=int, default=1500, help="distinct declarations in the pool")
     ap.add_argument("--raw-texts", type=int, default=512, help="texts for the raw encode measurement")
