@@ -18,8 +18,8 @@ any other string          a sentence-transformers model folder, or a model name 
 The default is the model's own fp32 weights run by ONNX Runtime. On the dev data
 (``scripts/evaluate.py ../shared/data --model onnx-fp32 --compare minilm``) it takes the
 reference's mismatch decision on 100% of shipments with every accuracy figure equal; its
-vectors have cosine 1.000000 to torch's. It encodes at torch's speed, but a process no
-longer imports torch and sentence-transformers (5-8 s): a CLI spot check takes ~1.5-2.7 s
+vectors have cosine 1.000000 to torch's. It encodes at 1.0-1.2x torch's speed, and a process
+no longer imports torch and sentence-transformers (5-8 s): a CLI spot check takes ~1.5-2.7 s
 instead of 6.5-9 s, and a batch holds ~230 MB less.
 
 ``onnx`` is 3x faster but not the default: it took the reference's mismatch decision on

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Compare the torch fp32 and ONNX int8 embedding backends on this machine.
+"""Compare the torch fp32, ONNX int8 and ONNX fp32 (the default) embedding backends on this machine.
 
     python scripts/bench_embed.py [--n 2000] [--threads 2] [--seed 7] [--repeat 3]
 
@@ -7,14 +7,14 @@ Measures, in one run: raw encode throughput of each backend (``embed_batch`` on 
 64 taken longest-first, as ``EmbeddingModel.embed`` batches them, after a warm-up batch; no
 cache involved; best of ``--repeat`` passes, the backends' passes interleaved so a busy
 machine slows both alike), start-up time (import + load) of each in a fresh subprocess and
-whether the ONNX one imported torch, the cosine between the two backends' vectors, and
+whether the ONNX ones imported torch, the cosine of each ONNX backend's vectors to torch's, and
 batch independence: the largest difference between a text's ONNX vector embedded alone
 and inside a mixed batch of 64 (titles of all lengths, a truncated 256-token text, "").
 The titles are synthetic product listings of about 35 tokens, generated deterministically
-from ``--seed``. It ends with the acceptance bar of the ONNX backend, PASS or FAIL per line.
+from ``--seed``. It ends with the acceptance bar of the ONNX int8 backend, PASS or FAIL per line.
 
-The ONNX model is built once under the customs-check home if it is not there yet; that
-build is not part of any timing.
+The ONNX models are built once under the customs-check home if they are not there yet;
+those builds are not part of any timing.
 """
 
 from __future__ import annotations
@@ -149,18 +149,22 @@ def main(argv: list[str] | None = None) -> int:
     from customs_check.embeddings.sentence_transformer import SentenceTransformerEmbedder
 
     torch_model = SentenceTransformerEmbedder(None, threads=args.threads)
+    fp32 = OnnxEmbedder(threads=args.threads, precision="fp32")
     onnx_vecs = encode_all(onnx, titles, args.batch)
     torch_vecs = encode_all(torch_model, titles, args.batch)
+    fp32_vecs = encode_all(fp32, titles, args.batch)
     independence = batch_independence(onnx, mixed_batch(titles, args.batch))
-    rates: dict[str, float] = {"torch fp32": 0.0, "onnx int8": 0.0}
+    rates: dict[str, float] = {"torch fp32": 0.0, "onnx int8": 0.0, "onnx fp32": 0.0}
     for _ in range(args.repeat):
-        for name, model in (("torch fp32", torch_model), ("onnx int8", onnx)):
+        for name, model in (("torch fp32", torch_model), ("onnx int8", onnx), ("onnx fp32", fp32)):
             rates[name] = max(rates[name], timed_pass(model, titles, args.batch))
-    del onnx, torch_model
+    del onnx, torch_model, fp32
 
     torch_start, _ = startup_seconds("sentence_transformer", "SentenceTransformerEmbedder",
                                      f"None, threads={args.threads}")
     onnx_start, onnx_torch = startup_seconds("onnx", "OnnxEmbedder", f"threads={args.threads}")
+    fp32_start, fp32_torch = startup_seconds("onnx", "OnnxEmbedder", f"threads={args.threads}, precision='fp32'")
+    fp32_cos = (fp32_vecs * torch_vecs).sum(axis=1)
     cos = (onnx_vecs * torch_vecs).sum(axis=1)
     cos500 = cos[:500]
     speedup = rates["onnx int8"] / rates["torch fp32"]
@@ -169,11 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'backend':<12} {'texts/s':>9} {'start-up s':>11}")
     print(f"{'torch fp32':<12} {rates['torch fp32']:>9.1f} {torch_start:>11.2f}")
     print(f"{'onnx int8':<12} {rates['onnx int8']:>9.1f} {onnx_start:>11.2f}")
-    print(f"{'onnx/torch':<12} {speedup:>8.2f}x {onnx_start / torch_start:>10.2f}x")
+    print(f"{'onnx fp32':<12} {rates['onnx fp32']:>9.1f} {fp32_start:>11.2f}")
+    print(f"{'onnx/torch':<12} {speedup:>8.2f}x {onnx_start / torch_start:>10.2f}x   (int8)")
+    print(f"{'onnx/torch':<12} {rates['onnx fp32'] / rates['torch fp32']:>8.2f}x {fp32_start / torch_start:>10.2f}x   "
+          "(fp32, the default)")
     print(f"\ncosine onnx int8 vs torch fp32 ({len(cos)} titles): mean {cos.mean():.4f}, min {cos.min():.4f}, "
           f"p1 {np.percentile(cos, 1):.4f}")
     print(f"batch independence: max |alone - in a mixed batch of {args.batch}| = {independence:.2e}")
-    print(f"onnx start-up imports torch: {'yes' if onnx_torch else 'no'}")
+    print(f"cosine onnx fp32 vs torch fp32: mean {fp32_cos.mean():.6f}, min {fp32_cos.min():.6f}")
+    print(f"onnx start-up imports torch: int8 {'yes' if onnx_torch else 'no'}, fp32 {'yes' if fp32_torch else 'no'}")
 
     bar = [
         (f"cosine mean >= 0.99 (first {len(cos500)} titles: {cos500.mean():.4f})", cos500.mean() >= 0.99),
