@@ -105,8 +105,8 @@ QUANTISATION: dict[str, Any] = {
 # "#onnx-int8" build are never served for this one.
 MODEL_ID_SUFFIX = "#onnx-int8-per-text"
 # The builds this backend makes, by precision: ``int8`` (the fast backend) and ``fp32``, the
-# model's own float weights unquantised. fp32 encodes no faster than torch (measured: about
-# the same texts/s on 2 cores) but gives torch's vectors to ~1e-6 (cosine 1.000000) with a
+# model's own float weights unquantised. fp32 encodes at 1.0-1.2x torch's speed on 2 cores
+# (scripts/bench_embed.py) but gives torch's vectors to ~1e-6 (cosine 1.000000) with a
 # torch-free start-up, so a spot check gets the reference's outcomes in a fraction of the time.
 PRECISIONS: dict[str, dict[str, Any]] = {
     "int8": QUANTISATION,
