@@ -427,6 +427,7 @@ def _run_batch(checker: Checker, input_path: str | Path, output_path: str | Path
     embedded_before = checker.embedder.texts_embedded
     views_before = checker.views_reused
     chunk_times: list[float] = []
+
     for n, chunk in enumerate(source.iter_chunks(opts.chunk_rows)):
         part = parts / f"part-{n:06d}.parquet"
         if n in done_chunks:
@@ -438,6 +439,8 @@ def _run_batch(checker: Checker, input_path: str | Path, output_path: str | Path
             rows += meta["rows"]
             errors += meta["errors"]
             resumed += 1
+            # Also for resumed chunks: a rerun of a run stopped for its error rate stops again.
+            _check_error_rate(rows, errors, opts.max_error_rate, opts.min_rows_for_error_rate, parts)
             continue
         t = time.perf_counter()
         checked = check_frame(checker, chunk, seen_ids=seen_ids, verdicts=verdicts)
@@ -449,12 +452,7 @@ def _run_batch(checker: Checker, input_path: str | Path, output_path: str | Path
         errors += n_err
         if progress is not None:
             progress(rows, total_rows, time.time() - started)
-        if rows >= opts.min_rows_for_error_rate and errors / rows > opts.max_error_rate:
-            raise ErrorRateExceededError(
-                f"{errors} of {rows} rows ({errors / rows:.1%}) are invalid, more than --max-error-rate "
-                f"{opts.max_error_rate:.1%}; stopped",
-                hint=f"the rows checked so far are kept in {parts}; see their 'error' column",
-            )
+        _check_error_rate(rows, errors, opts.max_error_rate, opts.min_rows_for_error_rate, parts)
 
     if rows == 0:
         shutil.rmtree(parts, ignore_errors=True)  # nothing to resume: don't block a rerun on a fixed file
@@ -502,6 +500,17 @@ def _run_batch(checker: Checker, input_path: str | Path, output_path: str | Path
         flagged=stats["flagged"], by_severity=stats["by_severity"], resumed_chunks=resumed,
         seconds=time.time() - started, manifest=manifest,
     )
+
+
+def _check_error_rate(rows: int, errors: int, max_error_rate: float, min_rows: int, parts: Path) -> None:
+    """Raise :class:`ErrorRateExceededError` once ``min_rows`` rows are counted and more than
+    ``max_error_rate`` of them are invalid (resumed chunks included)."""
+    if rows >= min_rows and errors / rows > max_error_rate:
+        raise ErrorRateExceededError(
+            f"{errors} of {rows} rows ({errors / rows:.1%}) are invalid, more than --max-error-rate "
+            f"{max_error_rate:.1%}; stopped",
+            hint=f"the rows checked so far are kept in {parts}; see their 'error' column",
+        )
 
 
 def _prepare_parts(parts: Path, state: dict[str, Any], *, overwrite: bool,

@@ -171,7 +171,8 @@ def classify(ctx: click.Context, input_path: Path | None, output: Path | None, t
               help="Rows per checkpointed chunk.")
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CSV/JSONL input.")
 @click.option("--max-error-rate", default=1.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Stop (exit 6) when more than this share of rows is invalid.")
+              help="Stop (exit 6) when more than this share of rows is invalid, judged from 1,000 rows on "
+                   "(a rerun of a stopped run stops again).")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process. ray: Ray Data actors on this machine or a cluster; INPUT may then be "

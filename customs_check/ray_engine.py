@@ -58,6 +58,7 @@ from customs_check.batch import (
     BatchSummary,
     ProgressFn,
     VerdictCache,
+    _check_error_rate,
     _output_stats,
     _parts_dir,
     _prepare_parts,
@@ -68,7 +69,6 @@ from customs_check.batch import (
 )
 from customs_check.errors import (
     CustomsCheckError,
-    ErrorRateExceededError,
     InputFileError,
     InvalidInputError,
     OutputError,
@@ -785,12 +785,7 @@ def _drive(ray: Any, todo: list[_Chunk], plan: RayPlan, *, parts: Path, schema: 
             errors += int(r["errors"])
             if progress is not None:
                 progress(rows, total_rows, time.time() - started)
-            if rows >= min_rows_for_error_rate and errors / rows > max_error_rate:
-                raise ErrorRateExceededError(
-                    f"{errors} of {rows} rows ({errors / rows:.1%}) are invalid, more than --max-error-rate "
-                    f"{max_error_rate:.1%}; stopped",
-                    hint=f"the rows checked so far are kept in {parts}; see their 'error' column",
-                )
+            _check_error_rate(rows, errors, max_error_rate, min_rows_for_error_rate, parts)
     except CustomsCheckError:
         raise
     except Exception as exc:
@@ -892,6 +887,8 @@ def run_batch_ray(input_path: str | Path, output_dir: str | Path, *, model: str 
         todo = [c for c in chunks if c.chunk not in done]
         rows = sum(m["rows"] for m in done.values())
         errors = sum(m["errors"] for m in done.values())
+        # A rerun of a run stopped for its error rate stops again, even with nothing left to do.
+        _check_error_rate(rows, errors, max_error_rate, min_rows_for_error_rate, parts)
         rows_before = rows
         results: list[dict[str, Any]] = []
         plan: RayPlan | None = None

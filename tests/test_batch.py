@@ -335,6 +335,18 @@ def test_max_error_rate_library(fake_checker: Checker, tmp_path: Path) -> None:
     assert (summary.rows, summary.errors) == (10, 5)
 
 
+@pytest.mark.parametrize("n_rows", [10, 2])  # 2: the run stopped on its last chunk, nothing is left to do
+def test_a_rerun_of_a_run_stopped_for_its_error_rate_stops_again(fake_checker: Checker, tmp_path: Path,
+                                                                n_rows: int) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", _half_invalid(n_rows))
+    out = tmp_path / "out.parquet"
+    opts = BatchOptions(chunk_rows=2, max_error_rate=0.1, min_rows_for_error_rate=1)
+    for _ in range(2):
+        with pytest.raises(ErrorRateExceededError, match=r"1 of 2 rows \(50.0%\) are invalid"):
+            run_batch(fake_checker, src, out, opts, notify=lambda _m: None)
+        assert not out.exists()
+
+
 def test_max_error_rate_waits_for_enough_rows(fake_checker: Checker, tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "in.jsonl", _half_invalid(10))
     summary = run_batch(fake_checker, src, tmp_path / "out.parquet",
