@@ -23,9 +23,13 @@ from pathlib import Path
 import numpy as np
 
 from customs_check.embeddings.base import EmbeddingModel
+from customs_check.errors import CustomsCheckError, InputFileError
 from customs_check.hs_codes.catalogue import parse_hs_code
 from customs_check.index import exact_dot, exact_units
 from customs_check.models import WatchlistHit
+
+_WATCHLIST_HINT = ("give a UTF-8 TOML file with [categories.NAME] tables, like the built-in "
+                   "customs_check/hs_codes/watchlist.toml; or leave out --watchlist")
 
 __all__ = ["Watchlist", "WatchlistCategory", "valid_cas"]
 
@@ -132,30 +136,46 @@ class Watchlist:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Watchlist:
+        """The built-in watchlist, or the TOML file at ``path``. A file that cannot be read,
+        parsed or compiled, or that has no category, raises :class:`InputFileError`: a
+        watchlist that silently matched nothing would let concealed presses through."""
         if path is None:
             raw = (resources.files("customs_check.hs_codes") / "watchlist.toml").read_bytes()
             source = "builtin"
         else:
-            raw = Path(path).read_bytes()
+            try:
+                raw = Path(path).read_bytes()
+            except OSError as exc:
+                raise InputFileError(f"{path}: cannot read the watchlist: {exc.strerror or exc}",
+                                     hint=_WATCHLIST_HINT) from exc
             source = str(path)
-        data = tomllib.loads(raw.decode("utf-8"))
-        cats = []
-        for cid, spec in data.get("categories", {}).items():
-            cats.append(
-                WatchlistCategory(
-                    id=cid,
-                    label=spec.get("label", cid),
-                    family=spec.get("family", cid),
-                    hs6=tuple(parse_hs_code(c).digits[:6] for c in spec.get("hs_codes", [])),
-                    phrases=tuple(spec.get("phrases", [])),
-                    patterns=tuple(re.compile(p, re.IGNORECASE) for p in spec.get("patterns", [])),
-                    cas=frozenset(spec.get("cas", [])),
-                    exemplars=tuple(spec.get("exemplars", [])),
-                    exclude=tuple(re.compile(p, re.IGNORECASE) for p in spec.get("exclude", [])),
-                    priority=int(spec.get("priority", 1)),
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+            cats = []
+            for cid, spec in data.get("categories", {}).items():
+                cats.append(
+                    WatchlistCategory(
+                        id=cid,
+                        label=spec.get("label", cid),
+                        family=spec.get("family", cid),
+                        hs6=tuple(parse_hs_code(c).digits[:6] for c in spec.get("hs_codes", [])),
+                        phrases=tuple(spec.get("phrases", [])),
+                        patterns=tuple(re.compile(p, re.IGNORECASE) for p in spec.get("patterns", [])),
+                        cas=frozenset(spec.get("cas", [])),
+                        exemplars=tuple(spec.get("exemplars", [])),
+                        exclude=tuple(re.compile(p, re.IGNORECASE) for p in spec.get("exclude", [])),
+                        priority=int(spec.get("priority", 1)),
+                    )
                 )
-            )
-        return cls(cats, list(data.get("lookalikes", {}).get("exemplars", [])), source)
+            lookalikes = list(data.get("lookalikes", {}).get("exemplars", []))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError, re.error, CustomsCheckError, AttributeError,
+                TypeError, ValueError) as exc:
+            reason = exc.message if isinstance(exc, CustomsCheckError) else str(exc)
+            raise InputFileError(f"{source}: not a usable watchlist: {reason}", hint=_WATCHLIST_HINT) from exc
+        if not cats:
+            raise InputFileError(f"{source}: the watchlist has no category (no [categories.NAME] table)",
+                                 hint=_WATCHLIST_HINT)
+        return cls(cats, lookalikes, source)
 
     def fingerprint(self) -> str:
         """sha256 of the categories and look-alikes (not of the file's bytes: a reformatted

@@ -125,7 +125,13 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from customs_check.errors import OutputError
+
+            raise OutputError(f"cannot create the cache folder {self.path.parent}: {exc.strerror or exc}",
+                              hint="give a writable folder with --home or CUSTOMS_CHECK_HOME") from exc
         self._timeout = timeout
         self._local = threading.local()
         self.recovered_from: Path | None = None

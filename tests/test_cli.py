@@ -499,3 +499,22 @@ def test_cache_prune_unused_search_results(cache_home: Path) -> None:
     assert [(r["model"], r["vectors"], r["search_results"])
             for r in json.loads(invoke(*home, "cache", "stats", "--json").stdout)] == [
         ("model-a", 3, 1), ("model-b", 2, 0)]
+
+
+@pytest.mark.parametrize("args", [("cache", "stats"), ("check", "--listing-title", "kettle")])
+def test_a_home_that_cannot_be_created_is_an_output_error(tmp_path: Path, args: tuple[str, ...]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    home = blocker / "home"
+    lines = assert_one_line_error(invoke("--model", "fake", "--home", str(home), *args), 4,
+                                  f"Error: cannot create the cache folder {home}: ")
+    assert lines[-1] == "Hint: give a writable folder with --home or CUSTOMS_CHECK_HOME"
+
+
+def test_an_unusable_watchlist_file_is_exit_3(tmp_path: Path) -> None:
+    path = tmp_path / "watchlist.toml"
+    path.write_text("foo = 1\n")
+    lines = assert_one_line_error(invoke("--model", "fake", "--watchlist", str(path), "check", "--listing-title",
+                                         "TDP-5 pill press"), 3,
+                                  f"Error: {path}: the watchlist has no category (no [categories.NAME] table)")
+    assert lines[-1].startswith("Hint: give a UTF-8 TOML file with [categories.NAME] tables")

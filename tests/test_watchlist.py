@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from customs_check.embeddings import HashingEmbedder, MemoryCache
 
+from customs_check.errors import InputFileError
 from customs_check.models import WatchlistHit
 from customs_check.scoring import ScoringConfig
 from customs_check.watchlist import Watchlist, valid_cas
@@ -351,3 +352,26 @@ def test_patterns_with_groups_are_searched_one_by_one(tmp_path: Path) -> None:
     assert Watchlist.load(path)._any_evidence is None  # nor joined with the other categories
     assert cat.exact_evidence("an aab here") == ['pattern "aab"']
     assert cat.exact_evidence("foo zz12") == ['phrase "foo"', 'pattern "zz12"']
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    (b"not toml [[[", "not a usable watchlist: Expected '='"),
+    (b"\xff\xfe[categories.x]\n", "not a usable watchlist: 'utf-8' codec can't decode"),
+    (b'[categories.x]\npatterns = ["("]\n', "not a usable watchlist: missing ), unterminated subpattern"),
+    (b'[categories.x]\nhs_codes = ["84x9"]\n', "not a usable watchlist: HS code '84x9' is malformed"),
+    (b"[categories]\nx = 1\n", "not a usable watchlist: 'int' object has no attribute 'get'"),
+    (b"foo = 1\n", "the watchlist has no category (no [categories.NAME] table)"),
+])
+def test_an_unusable_watchlist_file_is_an_input_error(tmp_path: Path, content: bytes, fragment: str) -> None:
+    # A watchlist that silently matched nothing would let concealed presses through.
+    path = tmp_path / "watchlist.toml"
+    path.write_bytes(content)
+    with pytest.raises(InputFileError) as info:
+        Watchlist.load(path)
+    assert info.value.message.startswith(f"{path}: ") and fragment in info.value.message
+    assert info.value.exit_code == 3 and "[categories.NAME]" in (info.value.hint or "")
+
+
+def test_a_missing_watchlist_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="cannot read the watchlist: No such file or directory"):
+        Watchlist.load(tmp_path / "none.toml")
