@@ -304,19 +304,30 @@ class Checker:
         return out / np.where(norms == 0, 1, norms)
 
     def classify(self, item: str | Listing, top_k: int = _TOP_K, level: int = 6) -> list[HSCandidate]:
-        """Ranked HS candidates for a free text or a listing."""
+        """Ranked HS candidates for a free text or a listing. A text that is empty once
+        markup and control characters are removed raises :class:`InvalidInputError`."""
+        if not _has_text(item):
+            raise InvalidInputError("the text to classify is empty after removing markup and control characters",
+                                    hint="give a description of the goods")
         return self.classify_many([item], top_k=top_k, level=level)[0]
 
     def classify_many(self, items: Sequence[str | Listing], top_k: int = _TOP_K,
                       level: int = 6) -> list[list[HSCandidate]]:
+        """:meth:`classify` for many items, in order; an item without text gets no
+        candidates (a search for nothing would rank arbitrary codes)."""
         if top_k < 1 or top_k > 100:
             raise InvalidInputError(f"top_k must be between 1 and 100, got {top_k}")
         if level not in (2, 4, 6):
             raise InvalidInputError(f"level must be 2, 4 or 6, got {level}")
-        vecs, search_texts = self._classify_queries(items)
-        hits = self.index.search_levels(vecs, top_k=top_k, levels=(level,), texts=search_texts,
-                                        lexical_weight=self.config.lexical_weight, rules=self.rules)
-        return [self._candidates(h[level]) for h in hits]
+        out: list[list[HSCandidate]] = [[] for _ in items]
+        present = [i for i, item in enumerate(items) if _has_text(item)]
+        if present:
+            vecs, search_texts = self._classify_queries([items[i] for i in present])
+            hits = self.index.search_levels(vecs, top_k=top_k, levels=(level,), texts=search_texts,
+                                            lexical_weight=self.config.lexical_weight, rules=self.rules)
+            for i, h in zip(present, hits, strict=True):
+                out[i] = self._candidates(h[level])
+        return out
 
     def _classify_queries(self, items: Sequence[str | Listing]) -> tuple[np.ndarray, list[str]]:
         """What classification searches with for each item: its vector (a listing's title
@@ -334,12 +345,13 @@ class Checker:
 
     # -- checking ------------------------------------------------------------------------
     def check(self, shipment: Shipment | dict[str, Any]) -> CheckResult:
-        """Check one shipment. Invalid input raises :class:`InvalidInputError`; use
-        :meth:`check_many` to get invalid rows back as results with ``error`` set."""
-        result = self.check_many([shipment])[0]
-        if result.error:
-            raise InvalidInputError(result.error)
-        return result
+        """Check one shipment. Invalid input raises :class:`InvalidInputError` (for a code,
+        its subclass :class:`InvalidHSCodeError` or :class:`UnknownHSCodeError`, with its
+        hint); use :meth:`check_many` to get invalid rows back as results with ``error`` set."""
+        prepared = self._prepare(shipment, *self._part_memos())
+        if isinstance(prepared, _PartError):
+            raise prepared.error
+        return self._result(self._judge([prepared])[0])
 
     def check_many(self, shipments: Iterable[Shipment | dict[str, Any]]) -> list[CheckResult]:
         """Check shipments; one result per input, in order. A row that cannot be checked
@@ -716,6 +728,12 @@ def _text_reason(text: str, sim: float, dview: _TextView) -> str:
     if sim < 0.3:
         return f'declared description "{text}" is unlike the listing (similarity {sim:.2f}){view}'
     return f'declared description "{text}" resembles the listing (similarity {sim:.2f}){view}'
+
+
+def _has_text(item: str | Listing | None) -> bool:
+    """Whether an item to classify has any text left after hygiene."""
+    title = item.title if isinstance(item, Listing) else item
+    return isinstance(title, str) and bool(clean_text(title).text)
 
 
 def _listing_search_text(title: str, category: str | None) -> str:

@@ -9,7 +9,7 @@ import pytest
 from customs_check.embeddings import HashingEmbedder, MemoryCache
 
 from customs_check.checker import Checker, listing_texts
-from customs_check.errors import InvalidInputError
+from customs_check.errors import InvalidHSCodeError, InvalidInputError, UnknownHSCodeError
 from customs_check.models import CheckResult, Declaration, Listing, Severity, Shipment
 from customs_check.scoring import ScoringConfig, is_vague
 from customs_check.text import MAX_TEXT_CHARS, clean_text
@@ -514,3 +514,25 @@ def test_check_many_names_an_item_of_the_wrong_type(fake_checker: Checker) -> No
     results = fake_checker.check_many([["mug", "6912.00"], {"listing_title": "mug"}])
     assert results[0].error == "expected a Shipment or a dict of batch columns, got list"
     assert results[1].error is None
+
+
+@pytest.mark.parametrize(("code", "error", "hint"), [
+    ("84x9", InvalidHSCodeError, "write it like 8479.89 or 847989"),
+    ("9999.11", UnknownHSCodeError, "check the digits, or give only the heading (4 digits)"),
+])
+def test_check_raises_the_code_error_itself_with_its_hint(fake_checker: Checker, code: str,
+                                                          error: type[InvalidInputError], hint: str) -> None:
+    with pytest.raises(error) as info:
+        fake_checker.check(Shipment(listing=Listing(title="pill press"), declaration=Declaration(hs_code=code)))
+    assert info.value.hint == hint
+    # check_many reports the same problem as a result, as before
+    [result] = fake_checker.check_many([{"listing_title": "pill press", "declared_hs_code": code}])
+    assert result.error == str(info.value) and result.error_kind == info.value.kind
+
+
+@pytest.mark.parametrize("text", ["", "   ", "<b></b>", "\x00\x01"])
+def test_classifying_no_text_is_refused_or_gets_no_candidates(fake_checker: Checker, text: str) -> None:
+    with pytest.raises(InvalidInputError, match="empty after removing markup and control characters"):
+        fake_checker.classify(text)
+    empty, kettle = fake_checker.classify_many([text, "electric kettle"])
+    assert empty == [] and kettle == fake_checker.classify("electric kettle")
