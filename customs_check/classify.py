@@ -47,7 +47,8 @@ def classify_frame(checker: Checker, frame: pl.DataFrame, *, top_k: int = 5, lev
     )
 
 
-def preflight_classify(input_path: Path, output: Path, *, overwrite: bool = False) -> InputSource:
+def preflight_classify(input_path: Path, output: Path, *, overwrite: bool = False,
+                       encoding: str = "utf-8") -> InputSource:
     """Checks that need no model, run before it loads."""
     try:
         file_format(output)
@@ -57,13 +58,14 @@ def preflight_classify(input_path: Path, output: Path, *, overwrite: bool = Fals
         raise OutputError(f"{output} already exists", hint="pass --overwrite to replace it")
     if output.resolve() == Path(input_path).resolve():
         raise OutputError(f"{output}: output would overwrite the input", hint="choose another output path")
-    return open_input(input_path)
+    return open_input(input_path, encoding=encoding)
 
 
 def classify_file(checker: Checker, input_path: Path, output: Path, *, top_k: int = 5, level: int = 6,
-                  overwrite: bool = False, chunk_rows: int = 20_000, source: InputSource | None = None) -> int:
+                  overwrite: bool = False, chunk_rows: int = 20_000, source: InputSource | None = None,
+                  encoding: str = "utf-8") -> int:
     if source is None:
-        source = preflight_classify(input_path, output, overwrite=overwrite)
+        source = preflight_classify(input_path, output, overwrite=overwrite, encoding=encoding)
     parts = [classify_frame(checker, chunk, top_k=top_k, level=level) for chunk in source.iter_chunks(chunk_rows)]
     if not parts:
         raise InputFileError(f"{input_path}: has no rows")

@@ -133,10 +133,11 @@ def _validated(build: Callable[[], Any]) -> Any:
 @click.option("--level", default=6, show_default=True, type=click.Choice(["2", "4", "6"]),
               help="HS level of the candidates.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of CSV/JSONL input.")
 @output_options
 @click.pass_context
 def classify(ctx: click.Context, input_path: Path | None, output: Path | None, text: str | None, top_k: int,
-             level: str, overwrite: bool, fmt: str) -> None:
+             level: str, overwrite: bool, encoding: str, fmt: str) -> None:
     """Rank HS codes for a text (--text) or for every row of INPUT.
 
     INPUT rows carry listing columns (listing_title, listing_category,
@@ -154,7 +155,7 @@ def classify(ctx: click.Context, input_path: Path | None, output: Path | None, t
     from customs_check.classify import classify_file, preflight_classify
 
     assert input_path is not None
-    source = preflight_classify(input_path, output, overwrite=overwrite)
+    source = preflight_classify(input_path, output, overwrite=overwrite, encoding=encoding)
     n = classify_file(_checker(ctx), input_path, output, top_k=top_k, level=int(level), source=source)
     if not ctx.obj["quiet"]:
         click.echo(f"classified {n:,} rows into {output}", err=True)

@@ -518,3 +518,22 @@ def test_an_unusable_watchlist_file_is_exit_3(tmp_path: Path) -> None:
                                          "TDP-5 pill press"), 3,
                                   f"Error: {path}: the watchlist has no category (no [categories.NAME] table)")
     assert lines[-1].startswith("Hint: give a UTF-8 TOML file with [categories.NAME] tables")
+
+
+@pytest.mark.parametrize("args", [("classify", "--text", "  "), ("hs", "--search", "<b></b>")])
+def test_searching_for_no_text_is_a_usage_error(args: tuple[str, ...]) -> None:
+    lines = assert_one_line_error(invoke("--model", "fake", *args), 2,
+                                  "Error: the text to classify is empty after removing markup and control characters")
+    assert lines[1] == "Hint: give a description of the goods"
+
+
+def test_classify_reads_a_legacy_encoding_when_told(tmp_path: Path) -> None:
+    src = tmp_path / "latin.csv"
+    src.write_bytes("description\ncafeti\xe8re en verre\n".encode("latin-1"))
+    out = tmp_path / "out.csv"
+    # The hint names an option classify has: following it works.
+    lines = assert_one_line_error(invoke(*FAKE, "classify", str(src), "-o", str(out)), 3, "Error: ")
+    assert "--encoding latin-1" in lines[-1]
+    assert invoke(*FAKE, "classify", str(src), "-o", str(out), "--encoding", "latin-1").exit_code == 0
+    [row] = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert row["description"] == "cafetière en verre"
