@@ -123,6 +123,14 @@ def _validated(build: Callable[[], Any]) -> Any:
         raise InvalidInputError(format_validation_error(exc)) from None
 
 
+def _candidate_rows(cands: list[Any], fmt: str) -> list[dict[str, Any]]:
+    """Ranked candidates as rows. A table shows each code's own words: its description
+    path starts with the heading, which a 70-character cell would show alone, the same
+    for every sibling. JSON and CSV keep the whole path."""
+    return [{"code": c.code, "score": round(c.score, 4),
+             "description": c.description.split(" > ")[-1] if fmt == "table" else c.description} for c in cands]
+
+
 # -- classify -------------------------------------------------------------------------------
 @cli.command(epilog=EXIT_CODES)
 @click.argument("input_path", required=False, type=click.Path(path_type=Path))
@@ -147,8 +155,7 @@ def classify(ctx: click.Context, input_path: Path | None, output: Path | None, t
         raise click.UsageError("give either --text or INPUT (with -o OUTPUT)")
     if text is not None:
         cands = _checker(ctx).classify(text, top_k=top_k, level=int(level))
-        rows = [{"code": c.code, "score": round(c.score, 4), "description": c.description} for c in cands]
-        emit(rows, ["code", "score", "description"], fmt)
+        emit(_candidate_rows(cands, fmt), ["code", "score", "description"], fmt)
         return
     if output is None:
         raise click.UsageError("INPUT needs -o OUTPUT")
@@ -271,8 +278,7 @@ def hs(ctx: click.Context, code: str | None, query: str | None, top_k: int, fmt:
         return
     checker = _checker(ctx)
     cands = checker.classify(query or "", top_k=top_k)
-    emit([{"code": c.code, "score": round(c.score, 4), "description": c.description} for c in cands],
-         ["code", "score", "description"], fmt)
+    emit(_candidate_rows(cands, fmt), ["code", "score", "description"], fmt)
 
 
 # -- cache ----------------------------------------------------------------------------------

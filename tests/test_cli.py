@@ -537,3 +537,14 @@ def test_classify_reads_a_legacy_encoding_when_told(tmp_path: Path) -> None:
     assert invoke(*FAKE, "classify", str(src), "-o", str(out), "--encoding", "latin-1").exit_code == 0
     [row] = list(csv.DictReader(out.open(encoding="utf-8")))
     assert row["description"] == "cafetière en verre"
+
+
+@pytest.mark.parametrize("args", [("classify", "--text", "hydraulic shop press"), ("hs", "--search", "pill press")])
+def test_candidate_tables_show_each_codes_own_words(args: tuple[str, ...]) -> None:
+    table = invoke(*FAKE, *args).stdout.splitlines()[2:]
+    rows = json.loads(invoke(*FAKE, *args, "--json").stdout)
+    assert len(table) == len(rows)
+    for line, row in zip(table, rows, strict=True):
+        own = row["description"].split(" > ")[-1]  # JSON keeps the whole heading > subheading path
+        shown = line.split(None, 2)[2]
+        assert shown == own or (shown.endswith("…") and own.startswith(shown[:-1])), (shown, row["description"])
