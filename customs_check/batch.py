@@ -239,14 +239,18 @@ def _mark_repeats(seen: set[str] | SeenIds, ids: list[str]) -> list[bool]:
     return out
 
 
-def check_frame(checker: Checker, frame: pl.DataFrame, *, seen_ids: set[str] | SeenIds | None = None,
-                verdicts: VerdictCache | None = None) -> pl.DataFrame:
+def check_frame(checker: Checker, frame: pl.DataFrame | pl.LazyFrame, *,
+                seen_ids: set[str] | SeenIds | None = None, verdicts: VerdictCache | None = None) -> pl.DataFrame:
     """Check every row of ``frame``: its columns plus the result columns, in input order.
+    A LazyFrame is collected first (the whole frame is checked at once; for inputs larger
+    than memory, use :func:`run_batch`, which reads in chunks).
 
     Rows that agree on every column a verdict depends on are checked once; with
     ``verdicts`` (shared across the chunks of one run), once per run. ``seen_ids`` (shared
     the same way) turns a repeated shipment id into a row error.
     """
+    if isinstance(frame, pl.LazyFrame):
+        frame = frame.collect()
     for name in INPUT_COLUMNS:
         if name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name))

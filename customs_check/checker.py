@@ -366,9 +366,10 @@ class Checker:
 
         return [_result_row(v) if isinstance(v, CheckResult) else _verdict_row(v) for v in self._verdicts(rows)]
 
-    def check_frame(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Check a polars DataFrame with the batch columns; returns the input columns
-        plus the result columns (see ``customs_check.batch.RESULT_SCHEMA``)."""
+    def check_frame(self, frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+        """Check a polars DataFrame (or LazyFrame, collected first) with the batch columns;
+        returns the input columns plus the result columns (see
+        ``customs_check.batch.RESULT_SCHEMA``)."""
         from customs_check.batch import check_frame
 
         return check_frame(self, frame)

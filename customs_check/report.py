@@ -151,7 +151,8 @@ model <code>{_esc(manifest['model'])}</code>, {_esc(manifest['catalogue_version'
 the full list is in the results file.</p>
 {table(flagged)}
 <h2>Invalid rows</h2>
-{table(errors) if errors.height else '<p>none</p>'}
+{(f"<p>{errors.height:,} of {manifest['errors']:,} shown; the full list is in the results file "
+  "(rows whose 'error' is set).</p>" + table(errors)) if errors.height else '<p>none</p>'}
 </body></html>
 """
     tmp = path.with_name(f".{path.name}.tmp")

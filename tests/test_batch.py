@@ -120,6 +120,7 @@ def test_batch_demo(tmp_path: Path, ext: str) -> None:
     assert "<script" not in report.lower() and "<link" not in report.lower()
     assert "D-0014" in report  # a critical shipment is listed
     assert "D-0022" in report  # and so is an invalid row
+    assert "<h2>Invalid rows</h2>\n<p>2 of 2 shown; the full list is in the results file" in report
 
 
 def test_formats_agree(tmp_path: Path) -> None:
@@ -256,6 +257,12 @@ def test_check_frame_checks_each_distinct_row_once(fake_checker: Checker, monkey
     assert seen == [2]
     assert out.height == 51
     assert out["shipment_id"].to_list() == [*map(str, range(50)), "other"]
+
+
+def test_check_frame_takes_a_lazy_frame(fake_checker: Checker) -> None:
+    frame = pl.DataFrame([_row("a", "Stainless steel water bottle"), _row("b", "TWS Bluetooth earbuds")])
+    assert check_frame(fake_checker, frame.lazy()).equals(check_frame(fake_checker, frame))
+    assert fake_checker.check_frame(frame.lazy()).equals(check_frame(fake_checker, frame))
 
 
 def test_verdict_cache_reuses_rows_across_chunks(fake_checker: Checker, monkeypatch: pytest.MonkeyPatch) -> None:
