@@ -63,8 +63,18 @@ def format_validation_error(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "value"
-        parts.append(f"{prefix}{loc}: {err['msg']}")
+        parts.append(f"{prefix}{loc}: {_plain_message(err)}")
     return "; ".join(parts)
+
+
+def _plain_message(err: Any) -> str:
+    # Pydantic's words for the two commonest cases describe the model, not the input:
+    # "at least 1 character" for a title of three spaces, "a valid string" for a null.
+    if err["type"] == "string_too_short" and err.get("ctx", {}).get("min_length") == 1:
+        return "is empty (or only white space)"
+    if err["type"] == "string_type" and err.get("input") is None:
+        return "is missing"
+    return str(err["msg"])
 
 
 def listing_texts(listing: Listing) -> tuple[str, str | None, bool]:

@@ -536,3 +536,10 @@ def test_classifying_no_text_is_refused_or_gets_no_candidates(fake_checker: Chec
         fake_checker.classify(text)
     empty, kettle = fake_checker.classify_many([text, "electric kettle"])
     assert empty == [] and kettle == fake_checker.classify("electric kettle")
+
+
+@pytest.mark.parametrize(("title", "message"), [("   ", "listing_title: is empty (or only white space)"),
+                                                (None, "listing_title: is missing")])
+def test_a_missing_or_blank_title_is_named_plainly(fake_checker: Checker, title: str | None, message: str) -> None:
+    [result] = fake_checker.check_many([{"listing_title": title, "declared_description": "kettle"}])
+    assert (result.error, result.error_kind) == (message, "missing_title")
