@@ -56,6 +56,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,15 +105,29 @@ QUANTISATION: dict[str, Any] = {
 # Suffix of the model id (the embedding cache key): vectors of the old batch-dependent
 # "#onnx-int8" build are never served for this one.
 MODEL_ID_SUFFIX = "#onnx-int8-per-text"
-# The builds this backend makes, by precision: ``int8`` (the fast backend) and ``fp32``, the
-# model's own float weights unquantised. fp32 encodes at 1.0-1.2x torch's speed on 2 cores
+
+
+@dataclass(frozen=True)
+class _Precision:
+    """What a build of one precision differs in."""
+
+    settings: dict[str, Any]  # recorded as the manifest's "quantisation"
+    id_suffix: str  # of the model id, the embedding cache's key
+    self_test: str  # prefix of the manifest's self-test cosines
+    min_cosine: float  # a build whose per-text vectors fall below this to torch's is refused
+
+
+# The builds this backend makes: ``int8`` (the fast backend) and ``fp32``, the model's own
+# float weights unquantised. fp32 encodes at 1.0-1.2x torch's speed on 2 cores
 # (scripts/bench_embed.py) but gives torch's vectors to ~1e-6 (cosine 1.000000) with a
 # torch-free start-up, so a spot check gets the reference's outcomes in a fraction of the time.
-PRECISIONS: dict[str, dict[str, Any]] = {
-    "int8": QUANTISATION,
-    "fp32": {"method": "none", "activations": "per-text"},
+# The floors sit below the measured per-text cosines (int8 ~0.99, fp32 1.000000): they catch a
+# broken trace or a broken quantiser, not ordinary int8 noise.
+_PRECISIONS = {
+    "int8": _Precision(QUANTISATION, MODEL_ID_SUFFIX, "int8", 0.95),
+    "fp32": _Precision({"method": "none", "activations": "per-text"}, "#onnx-fp32-per-text", "per_text", 0.999),
 }
-_MODEL_ID_SUFFIXES = {"int8": MODEL_ID_SUFFIX, "fp32": "#onnx-fp32-per-text"}
+PRECISIONS: dict[str, dict[str, Any]] = {name: p.settings for name, p in _PRECISIONS.items()}
 _BUILD_SECONDS_HINT = 15
 _POOLING_KEYS = {
     "mean": "pooling_mode_mean_tokens",
@@ -243,7 +258,7 @@ def _model_id(source: Path, fingerprint: str, precision: str) -> str:
     # The cache is keyed by model id: int8 vectors must never be served as fp32 ones, nor
     # ONNX fp32 vectors (equal to ~1e-6, not bit for bit) as torch's.
     base = DEFAULT_MODEL_ID if _is_default_source(source) else f"{source.name}@{fingerprint}"
-    return f"{base}{_MODEL_ID_SUFFIXES[precision]}"
+    return f"{base}{_PRECISIONS[precision].id_suffix}"
 
 
 def _precision_of(manifest: dict[str, Any]) -> str | None:
@@ -438,14 +453,12 @@ def _build_into(source: Path, fingerprint: str, dest: Path, progress: BuildProgr
               mask[i : i + 1, :length], settings["pooling"])
         for i, length in enumerate(lengths)
     ])
-    label = "int8" if precision == "int8" else "per_text"
+    spec = _PRECISIONS[precision]
+    label = spec.self_test
     cos[label] = (built * ref).sum(axis=1)
     del sess
     fp32_path.unlink()
-    # Thresholds far below the measured values (1.000 / ~0.99 for int8): they catch a broken
-    # trace or a broken quantiser, not ordinary int8 noise.
-    floor = 0.95 if precision == "int8" else 0.999
-    if cos["fp32"].min() < 0.999 or cos[label].min() < floor:
+    if cos["fp32"].min() < 0.999 or cos[label].min() < spec.min_cosine:
         raise ModelLoadError(
             f"the ONNX export of {source} does not reproduce the torch model "
             f"(cosine fp32 {cos['fp32'].min():.4f}, {precision} per text {cos[label].min():.4f})",
@@ -460,7 +473,7 @@ def _build_into(source: Path, fingerprint: str, dest: Path, progress: BuildProgr
         "model_sha256": _sha256_file(model_path),
         "tokenizer_sha256": _sha256_file(dest / TOKENIZER_NAME),
         "opset": OPSET,
-        "quantisation": PRECISIONS[precision],
+        "quantisation": spec.settings,
         "inputs": list(input_names),
         "pooling": settings["pooling"],
         "max_seq_length": settings["max_seq_length"],
