@@ -316,10 +316,11 @@ class Checker:
     def classify(self, item: str | Listing, top_k: int = _TOP_K, level: int = 6) -> list[HSCandidate]:
         """Ranked HS candidates for a free text or a listing. A text that is empty once
         markup and control characters are removed raises :class:`InvalidInputError`."""
-        if not _has_text(item):
+        [cands] = self.classify_many([item], top_k=top_k, level=level)
+        if not cands:  # classify_many leaves only an item without text with no candidates
             raise InvalidInputError("the text to classify is empty after removing markup and control characters",
                                     hint="give a description of the goods")
-        return self.classify_many([item], top_k=top_k, level=level)[0]
+        return cands
 
     def classify_many(self, items: Sequence[str | Listing], top_k: int = _TOP_K,
                       level: int = 6) -> list[list[HSCandidate]]:
