@@ -431,7 +431,6 @@ def _run_batch(checker: Checker, input_path: str | Path, output_path: str | Path
     embedded_before = checker.embedder.texts_embedded
     views_before = checker.views_reused
     chunk_times: list[float] = []
-
     for n, chunk in enumerate(source.iter_chunks(opts.chunk_rows)):
         part = parts / f"part-{n:06d}.parquet"
         if n in done_chunks:

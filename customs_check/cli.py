@@ -330,7 +330,7 @@ def cache_prune(ctx: click.Context, model_id: str | None, keep_model: str | None
     if all(v is None for v in vector_options.values()) and unused_for_days is None:
         raise click.UsageError("give --model, --keep-model, --older-than-days or --unused-for-days")
     vectors, views = _cache_stores(ctx.find_root())
-    # Vectors do not go stale with settings: --unused-for-days alone leaves them.
+    # Vectors have no settings context to fall out of use: with --unused-for-days they are kept.
     deleted = vectors.prune(**vector_options) if unused_for_days is None else 0
     results = views.prune(**vector_options, unused_for_days=unused_for_days)
     click.echo(f"deleted {deleted:,} vectors and {results:,} search results")

@@ -20,6 +20,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from customs_check.errors import OutputError
+
 __all__ = ["BoundedLRU", "CacheStats", "EmbeddingCache", "MemoryCache", "SQLiteCache", "SQLiteStore"]
 
 K = TypeVar("K")
@@ -128,8 +130,6 @@ class SQLiteStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            from customs_check.errors import OutputError
-
             raise OutputError(f"cannot create the cache folder {self.path.parent}: {exc.strerror or exc}",
                               hint="give a writable folder with --home or CUSTOMS_CHECK_HOME") from exc
         self._timeout = timeout
